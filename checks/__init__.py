@@ -1,0 +1,1 @@
+"""Rule catalogue, typed tables (pandera schemas) and findings."""

@@ -1,0 +1,118 @@
+"""Findings: the one record every stage uses to say what is wrong and which cell to fix.
+
+Modelled on frictionless-py's error taxonomy: a stable rule slug (`family/name`), a severity,
+location fields (sheet, cells) and a message for a bureau clerk, plus the expected and actual
+values as exact text so machines can assert on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Status(StrEnum):
+    PASSED = "passed"
+    WARNINGS = "warnings"
+    FAILED = "failed"
+    UNREADABLE = "unreadable"
+
+
+RULE_FAMILIES = frozenset({"required", "format", "sum", "ceiling", "rate", "balance", "cross-sheet", "score", "grade"})
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One failed check, located on a sheet; `cells[0]` is the cell to fix."""
+
+    rule: str
+    severity: Severity
+    message: str
+    sheet: str | None = None
+    cells: tuple[str, ...] = ()
+    expected: str | None = None
+    actual: str | None = None
+
+    def __post_init__(self) -> None:
+        family = self.rule.split("/", 1)[0]
+        if family not in RULE_FAMILIES or "/" not in self.rule:
+            raise ValueError(f"rule {self.rule!r} is not of the form family/name with a known family")
+
+    @property
+    def cell(self) -> str | None:
+        return self.cells[0] if self.cells else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": str(self.severity),
+            "sheet": self.sheet,
+            "cells": list(self.cells),
+            "message": self.message,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
+
+
+def status_of(findings: list[Finding], *, unreadable: bool = False) -> Status:
+    if unreadable:
+        return Status.UNREADABLE
+    if any(f.severity is Severity.ERROR for f in findings):
+        return Status.FAILED
+    if findings:
+        return Status.WARNINGS
+    return Status.PASSED
+
+
+@dataclass(slots=True)
+class FileReport:
+    """The outcome of checking one file: the §3 JSON document."""
+
+    file: str
+    sha256: str
+    findings: list[Finding] = field(default_factory=list)
+    unreadable: bool = False
+    bureau_code: str | None = None
+    fiscal_year: int | None = None
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings, unreadable=self.unreadable)
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.severity is Severity.WARNING for f in self.findings)
+
+    def flatten(self) -> list[tuple[str, str, str | None, str | None]]:
+        """(rule, severity, sheet, first cell) of every finding, for terse assertions."""
+        return [(f.rule, str(f.severity), f.sheet, f.cell) for f in self.findings]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "status": str(self.status),
+            "bureau_code": self.bureau_code,
+            "fiscal_year": self.fiscal_year,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def format_number(value: Decimal | float | int, *, min_decimals: int = 2, max_decimals: int = 6) -> str:
+    """Plain decimal text for messages: at least two decimals, no exponent, no float noise."""
+    number = value if isinstance(value, Decimal) else Decimal(repr(round(float(value), max_decimals)))
+    number = round(number, max_decimals).normalize()
+    exponent = number.as_tuple().exponent
+    decimals = max(min_decimals, -exponent if isinstance(exponent, int) else 0)
+    return f"{number:.{decimals}f}"

@@ -1,0 +1,83 @@
+"""Typed records of one submission, as the reader produces them and the checks and database use them.
+
+Every value keeps the sheet and A1 cell it came from, so any finding can point at it. Amounts are
+exact decimals in the unit declared on the cover (`unit`); `to_wan` converts for storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from checks.findings import FileReport, Finding
+
+WAN = Decimal(10000)
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A value and where it was read; `decimals` is the precision written for rates and measures."""
+
+    value: Any
+    cell: str | None
+    decimals: int | None = None
+    text: str | None = None
+
+
+@dataclass(slots=True)
+class ListRow:
+    """One item row of a list sheet (a project, an indicator); `is_total` marks the 合计 row."""
+
+    row: int
+    values: dict[str, Located]
+    is_total: bool = False
+
+    def value(self, key: str) -> Any:
+        located = self.values.get(key)
+        return located.value if located else None
+
+
+@dataclass(slots=True)
+class Submission:
+    """Everything read from one workbook."""
+
+    file: str
+    sha256: str
+    template: str
+    sheets: dict[str, str] = field(default_factory=dict)  # table key → the sheet's title in the file
+    unit: str = "万元"
+    cover: dict[str, Located] = field(default_factory=dict)
+    summary: dict[tuple[str, str], Located] = field(default_factory=dict)  # (row, column)
+    three_public: dict[tuple[str, str], Located] = field(default_factory=dict)
+    projects: list[ListRow] = field(default_factory=list)
+    indicators: list[ListRow] = field(default_factory=list)
+    result: dict[str, Located] = field(default_factory=dict)
+    column_letters: dict[str, dict[str, str]] = field(default_factory=dict)  # table → column key → letter
+    findings: list[Finding] = field(default_factory=list)
+    unreadable: str | None = None  # why the file could not be opened as a workbook
+
+    @property
+    def bureau_code(self) -> str | None:
+        located = self.cover.get("bureau_code")
+        return located.value if located and isinstance(located.value, str) else None
+
+    @property
+    def fiscal_year(self) -> int | None:
+        located = self.cover.get("fiscal_year")
+        return located.value if located and isinstance(located.value, int) else None
+
+    def to_wan(self, amount: Decimal | None) -> Decimal | None:
+        """An amount of this submission in 万元, exactly."""
+        if amount is None or self.unit == "万元":
+            return amount
+        return amount / WAN
+
+    def report(self, findings: list[Finding]) -> FileReport:
+        return FileReport(
+            file=self.file,
+            sha256=self.sha256,
+            findings=findings,
+            bureau_code=self.bureau_code,
+            fiscal_year=self.fiscal_year,
+        )

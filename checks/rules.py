@@ -1,0 +1,679 @@
+"""Rule kinds: the code behind the rule catalogue of the template file.
+
+Each kind turns one catalogue entry into vectorised pandera checks over a batch's typed tables
+(`checks`), and turns the rows pandera reports as failing into findings (`explain`). A kind may
+split into variants — one per amount column, say — each its own named pandera check.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from checks.findings import Finding, Severity, format_number
+from checks.messages import render
+from checks.tables import Batch, Table, grid_column
+from checks.template import RuleSpec, SheetSpec, Template
+
+EPSILON = 1e-9
+
+
+def amount_text(value: float) -> str:
+    return format_number(value)
+
+
+def plain_text(value: float) -> str:
+    """A count or score as written: 79, 97.5, 9.25."""
+    return format_number(value, min_decimals=0)
+
+
+class Rule(ABC):
+    """One catalogue entry bound to its kind."""
+
+    kinds: ClassVar[dict[str, type[Rule]]] = {}
+    kind: ClassVar[str]
+
+    def __init__(self, spec: RuleSpec, template: Template, position: int) -> None:
+        self.spec = spec
+        self.template = template
+        self.position = position
+        self.sheet_spec: SheetSpec = template.sheets[spec.table]
+        self.tolerances = template.tolerances
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Rule.kinds[cls.kind] = cls
+
+    # --- the pandera side -------------------------------------------------------------------------
+
+    def variants(self) -> list[str]:
+        return [""]
+
+    def check_name(self, variant: str) -> str:
+        return f"{self.position}:{self.spec.id}" + (f"[{variant}]" if variant else "")
+
+    def dataframe_checks(self, batch: Batch) -> list[pa.Check]:
+        """Row-wise checks over the whole table: True where the rule holds or does not apply."""
+        return [
+            pa.Check(self._check_function(batch, variant), name=self.check_name(variant), ignore_na=False)
+            for variant in self.variants()
+        ]
+
+    def column_checks(self) -> dict[str, list[pa.Check]]:
+        return {}
+
+    def _check_function(self, batch: Batch, variant: str) -> Callable[[pd.DataFrame], pd.Series]:
+        def check(frame: pd.DataFrame) -> pd.Series:
+            holds = self.holds(batch, variant)
+            return holds | frame["sheet"].isna()
+
+        return check
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        raise NotImplementedError(f"{self.kind} rules check columns, not rows")
+
+    @abstractmethod
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        """The findings for one failing row of the rule's table."""
+
+    # --- building findings ------------------------------------------------------------------------
+
+    @property
+    def table_key(self) -> str:
+        return self.spec.table
+
+    def table(self, batch: Batch) -> Table:
+        return batch[self.table_key]
+
+    def severity(self, variant: str) -> Severity:
+        return self.spec.severity_by_column.get(variant, self.spec.severity)
+
+    def finding(
+        self,
+        table: Table,
+        index: Any,
+        variant: str,
+        cells: list[str | None],
+        *,
+        expected: str | None = None,
+        actual: str | None = None,
+        **fields: Any,
+    ) -> Finding:
+        return Finding(
+            rule=self.spec.id,
+            severity=self.severity(variant),
+            message=render(self.spec.message, expected=expected, actual=actual, **fields),
+            sheet=table.values.at[index, "sheet"],
+            cells=tuple(dict.fromkeys(c for c in cells if c)),
+            expected=expected,
+            actual=actual,
+        )
+
+    def column_label(self, key: str) -> str:
+        spec = self.sheet_spec.columns.get(key)
+        return spec.label if spec else key
+
+    def row_label(self, key: str) -> str:
+        spec = self.sheet_spec.rows.get(key)
+        return spec.label if spec else self.sheet_spec.label_of(key)
+
+    def is_amount(self, key: str) -> bool:
+        spec = self.sheet_spec.columns.get(key)
+        return self.sheet_spec.kind == "grid" or (spec is not None and spec.type == "amount")
+
+    def number_text(self, key: str, value: float) -> str:
+        return amount_text(value) if self.is_amount(key) else plain_text(value)
+
+    def item_rows(self, table: Table) -> pd.Series:
+        values = table.values
+        return ~values["is_total"] if "is_total" in values.columns else pd.Series(True, index=values.index)
+
+    def item_name(self, table: Table, index: Any) -> str:
+        name = table.values.at[index, "name"] if "name" in table.values.columns else None
+        if isinstance(name, str):
+            return name
+        return f"第 {table.values.at[index, 'row']} 行" if "row" in table.values.columns else ""
+
+
+def sum_tolerance(per_term: float, terms: pd.Series | int) -> Any:
+    return per_term * (np.maximum(terms, 1) + 1) + EPSILON
+
+
+class RequiredRule(Rule):
+    """Listed columns must be filled (item rows of list sheets; every row of key/value sheets)."""
+
+    kind = "required"
+
+    def variants(self) -> list[str]:
+        return list(self.spec.require("columns"))
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        table = self.table(batch)
+        return table.values[variant].notna() | ~self.item_rows(table)
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        row = table.values.at[index, "row"] if "row" in table.values.columns else None
+        return [
+            self.finding(
+                table, index, variant, [table.cell(index, variant)], label=self.column_label_any(variant), row=row
+            )
+        ]
+
+    def column_label_any(self, key: str) -> str:
+        return self.sheet_spec.label_of(key)
+
+
+class FormatRule(Rule):
+    """A column's values must match a pattern, be one of a list, or lie in a range (nulls pass)."""
+
+    kind = "format"
+
+    def column_checks(self) -> dict[str, list[pa.Check]]:
+        column = self.spec.require("column")
+        name = self.check_name("")
+        if self.spec.param("pattern"):
+            check = pa.Check.str_matches(self.spec.param("pattern"), name=name)
+        elif self.spec.param("choices"):
+            check = pa.Check.isin(list(self.spec.param("choices")), name=name)
+        else:
+            low, high = self.spec.require("range")
+            check = pa.Check.in_range(low, high, name=name)
+        return {column: [check]}
+
+    def dataframe_checks(self, batch: Batch) -> list[pa.Check]:
+        return []
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        column = self.spec.require("column")
+        value = table.values.at[index, column]
+        return [
+            self.finding(
+                table,
+                index,
+                variant,
+                [table.cell(index, column)],
+                actual=str(value),
+                value=value,
+                label=self.sheet_spec.label_of(column),
+            )
+        ]
+
+
+class SumRule(Rule):
+    """A total equals the sum of its parts: across rows of a grid sheet (`parts`), down a list
+    sheet's column to its 合计 row (`over: rows`), or per group of a list sheet (`over: groups`)."""
+
+    kind = "sum"
+
+    @property
+    def over(self) -> str:
+        return str(self.spec.param("over", "columns"))
+
+    def variants(self) -> list[str]:
+        if self.over == "groups":
+            return list(self.spec.require("group_totals"))
+        return list(self.spec.require("columns"))
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        table = self.table(batch)
+        if self.over == "rows":
+            return self._rows_hold(table, variant)
+        if self.over == "groups":
+            return self._group_holds(table, variant)
+        values = table.values
+        total = values[grid_column(self.spec.require("total"), variant)]
+        parts = values[[grid_column(p, variant) for p in self.spec.require("parts")]]
+        filled = parts.notna().sum(axis=1)
+        difference = (total - parts.sum(axis=1)).abs()
+        holds = total.isna() | (difference <= sum_tolerance(self.tolerances.sum_per_term, filled))
+        if self.spec.param("only_when_parts_filled"):
+            holds |= filled == 0
+        return holds
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        if self.over == "rows":
+            return self._explain_rows(table, variant, index)
+        if self.over == "groups":
+            return self._explain_group(table, variant, index)
+        total_column = grid_column(self.spec.require("total"), variant)
+        part_columns = [grid_column(p, variant) for p in self.spec.require("parts")]
+        stated = float(table.values.at[index, total_column])
+        computed = float(table.values.loc[index, part_columns].astype(float).sum())
+        cells = [table.cell(index, total_column)] + [
+            table.cell(index, c) for c in part_columns if pd.notna(table.values.at[index, c])
+        ]
+        return [
+            self.finding(
+                table,
+                index,
+                variant,
+                cells,
+                expected=amount_text(computed),
+                actual=amount_text(stated),
+                difference=amount_text(abs(stated - computed)),
+                column_label=self.column_label(variant),
+                total_label=self.row_label(self.spec.require("total")),
+            )
+        ]
+
+    # over: rows — a 合计 row against the items above it
+    def _rows_hold(self, table: Table, column: str) -> pd.Series:
+        values = table.values
+        items = values[~values["is_total"]]
+        sums = items.groupby("submission")[column].sum(min_count=1)
+        counts = items.groupby("submission")[column].count()
+        expected = values["submission"].map(sums)
+        terms = values["submission"].map(counts).fillna(0)
+        difference = (values[column] - expected.fillna(0)).abs()
+        fails = (
+            values["is_total"]
+            & values[column].notna()
+            & (difference > sum_tolerance(self.tolerances.sum_per_term, terms))
+        )
+        return ~fails
+
+    def _explain_rows(self, table: Table, column: str, index: Any) -> list[Finding]:
+        values = table.values
+        submission = values.at[index, "submission"]
+        items = values[(values["submission"] == submission) & ~values["is_total"]]
+        computed = float(items[column].sum())
+        stated = float(values.at[index, column])
+        return [
+            self.finding(
+                table,
+                index,
+                column,
+                [table.cell(index, column), _range(table, items.index, column)],
+                expected=amount_text(computed),
+                actual=amount_text(stated),
+                difference=amount_text(abs(stated - computed)),
+                column_label=self.column_label(column),
+            )
+        ]
+
+    # over: groups — Σ of a column per group (or over all items) against a fixed total
+    def _group_members(self, values: pd.DataFrame, group: str) -> pd.Series:
+        items = ~values["is_total"]
+        if group == "all":
+            return items
+        return items & (values[self.spec.require("group_column")] == group)
+
+    def _group_holds(self, table: Table, group: str) -> pd.Series:
+        values = table.values
+        column = self.spec.param("column", "weight")
+        expected = float(self.spec.require("group_totals")[group])
+        members = self._group_members(values, group)
+        sums = values[column].where(members).groupby(values["submission"]).sum()
+        difference = (values["submission"].map(sums).fillna(0) - expected).abs()
+        first_item = ~values["is_total"] & ~values["submission"].duplicated()
+        return ~(first_item & (difference > self.tolerances.score + EPSILON))
+
+    def _explain_group(self, table: Table, group: str, index: Any) -> list[Finding]:
+        values = table.values
+        column = self.spec.param("column", "weight")
+        members = self._group_members(values, group) & (values["submission"] == values.at[index, "submission"])
+        computed = float(values.loc[members, column].sum())
+        expected = float(self.spec.require("group_totals")[group])
+        cells = [table.cell(i, column) for i in values.index[members]] or [table.cell(index, column)]
+        return [
+            self.finding(
+                table,
+                index,
+                group,
+                cells,
+                expected=plain_text(expected),
+                actual=plain_text(computed),
+                group=group if group != "all" else "全部指标",
+            )
+        ]
+
+
+def _range(table: Table, indexes: pd.Index, column: str) -> str | None:
+    cells = [table.cell(i, column) for i in indexes]
+    cells = [c for c in cells if c]
+    if not cells:
+        return None
+    return cells[0] if len(cells) == 1 else f"{cells[0]}:{cells[-1]}"
+
+
+class CeilingRule(Rule):
+    """A value stays at or under a limit (and at or over `lower`, when given)."""
+
+    kind = "ceiling"
+
+    def variants(self) -> list[str]:
+        return list(self.spec.param("rows") or [""])
+
+    def columns(self, variant: str) -> tuple[str, str]:
+        if variant:
+            return (
+                grid_column(variant, self.spec.require("value_column")),
+                grid_column(variant, self.spec.require("limit_column")),
+            )
+        value, limit = self.spec.require("value"), self.spec.require("limit")
+        return value.replace(".", "__"), limit.replace(".", "__")
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        table = self.table(batch)
+        value_column, limit_column = self.columns(variant)
+        value, limit = table.values[value_column], table.values[limit_column]
+        holds = value.isna() | limit.isna() | (value <= limit + self.tolerances.ceiling + EPSILON)
+        lower = self.spec.param("lower")
+        if lower is not None:
+            holds &= value.isna() | (value >= float(lower) - EPSILON)
+        return holds | ~self.item_rows(table)
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        value_column, limit_column = self.columns(variant)
+        value = float(table.values.at[index, value_column])
+        limit = float(table.values.at[index, limit_column])
+        key = value_column.split("__")[0]
+        label = (
+            self.row_label(variant)
+            if variant
+            else (self.item_name(table, index) if self.sheet_spec.kind == "list" else self.row_label(key))
+        )
+        as_text = amount_text if self.sheet_spec.kind == "grid" or self.is_amount(value_column) else plain_text
+        return [
+            self.finding(
+                table,
+                index,
+                variant,
+                [table.cell(index, value_column), table.cell(index, limit_column)],
+                expected=as_text(limit),
+                actual=as_text(value),
+                difference=as_text(abs(value - limit)),
+                label=label,
+            )
+        ]
+
+
+class RateRule(Rule):
+    """A stated percentage equals numerator ÷ denominator within half a unit of its last decimal."""
+
+    kind = "rate"
+
+    def computed(self, values: pd.DataFrame) -> pd.Series:
+        denominator = values[self.spec.require("denominator")]
+        return 100 * values[self.spec.require("numerator")] / denominator.where(denominator != 0)
+
+    def decimals_column(self) -> str:
+        return f"{self.spec.require('stated')}_decimals"
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        values = self.table(batch).values
+        stated = values[self.spec.require("stated")]
+        computed = self.computed(values)
+        decimals = values[self.decimals_column()].astype("float").fillna(2)
+        tolerance = self.tolerances.rate_half_units * np.power(10.0, -decimals) + EPSILON
+        return stated.isna() | computed.isna() | ((stated - computed).abs() <= tolerance)
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        values = table.values
+        stated_column = self.spec.require("stated")
+        numerator_key, denominator_key = self.spec.require("numerator"), self.spec.require("denominator")
+        decimals = values.at[index, self.decimals_column()]
+        decimals = int(decimals) if pd.notna(decimals) else 2
+        computed = float(self.computed(values.loc[[index]]).iloc[0])
+        expected = f"{round(Decimal(repr(computed)), decimals):f}"
+        actual = f"{Decimal(repr(float(values.at[index, stated_column]))).quantize(Decimal(1).scaleb(-decimals)):f}"
+        return [
+            self.finding(
+                table,
+                index,
+                variant,
+                [
+                    table.cell(index, stated_column),
+                    table.cell(index, numerator_key),
+                    table.cell(index, denominator_key),
+                ],
+                expected=expected,
+                actual=actual,
+                label=self.item_name(table, index),
+                numerator=self.number_text(numerator_key, float(values.at[index, numerator_key])),
+                denominator=self.number_text(denominator_key, float(values.at[index, denominator_key])),
+            )
+        ]
+
+
+class BalanceRule(Rule):
+    """Σ left = Σ right on a grid sheet, per amount column, where both leading terms are filled."""
+
+    kind = "balance"
+
+    def variants(self) -> list[str]:
+        return list(self.spec.require("columns"))
+
+    def sides(self, variant: str) -> tuple[list[str], list[str]]:
+        return (
+            [grid_column(k, variant) for k in self.spec.require("left")],
+            [grid_column(k, variant) for k in self.spec.require("right")],
+        )
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        values = self.table(batch).values
+        left, right = self.sides(variant)
+        terms = values[left + right].notna().sum(axis=1)
+        difference = (values[left].sum(axis=1) - values[right].sum(axis=1)).abs()
+        applies = values[left[0]].notna() & values[right[0]].notna()
+        return ~applies | (difference <= sum_tolerance(self.tolerances.sum_per_term, terms))
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        left, right = self.sides(variant)
+        row = table.values.loc[index]
+        left_sum, right_sum = float(row[left].astype(float).sum()), float(row[right].astype(float).sum())
+        cells = [table.cell(index, left[0]), table.cell(index, right[0])] + [
+            table.cell(index, c) for c in left[1:] + right[1:] if pd.notna(row[c])
+        ]
+        return [
+            self.finding(
+                table,
+                index,
+                variant,
+                cells,
+                expected=amount_text(right_sum),
+                actual=amount_text(left_sum),
+                difference=amount_text(abs(left_sum - right_sum)),
+                column_label=self.column_label(variant),
+            )
+        ]
+
+
+class CrossSheetRule(Rule):
+    """Σ of a list sheet's column stays at or under one cell of another sheet."""
+
+    kind = "cross-sheet"
+
+    def other(self, batch: Batch) -> tuple[Table, str]:
+        return batch[self.spec.require("other_table")], self.spec.require("other").replace(".", "__")
+
+    def sums(self, values: pd.DataFrame) -> pd.Series:
+        column = self.spec.require("column")
+        return values.loc[~values["is_total"], column].groupby(values["submission"]).sum(min_count=1)
+
+    def anchor_rows(self, values: pd.DataFrame) -> pd.Series:
+        """The row a finding attaches to: the 合计 row, or else the last item row."""
+        totals = values["is_total"]
+        has_total = totals.groupby(values["submission"]).transform("any")
+        last = ~values["submission"].duplicated(keep="last")
+        return (totals & has_total) | (last & ~has_total)
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        values = self.table(batch).values
+        other_table, other_column = self.other(batch)
+        limits = other_table.values.set_index("submission")[other_column]
+        limit = values["submission"].map(limits)
+        total = values["submission"].map(self.sums(values))
+        fails = (
+            self.anchor_rows(values)
+            & total.notna()
+            & limit.notna()
+            & (total > limit + self.tolerances.ceiling + EPSILON)
+        )
+        return ~fails
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        values = table.values
+        column = self.spec.require("column")
+        submission = values.at[index, "submission"]
+        other_table, other_column = self.other(batch)
+        other_index = other_table.values.index[other_table.values["submission"] == submission][0]
+        limit = float(other_table.values.at[other_index, other_column])
+        items = values[(values["submission"] == submission) & ~values["is_total"]]
+        total = float(items[column].sum())
+        first = table.cell(index, column) if values.at[index, "is_total"] else _range(table, items.index, column)
+        return [
+            self.finding(
+                table,
+                index,
+                variant,
+                [first],
+                expected=amount_text(limit),
+                actual=amount_text(total),
+                difference=amount_text(total - limit),
+                other_sheet=other_table.values.at[other_index, "sheet"],
+                other_cell=other_table.cell(other_index, other_column),
+            )
+        ]
+
+
+class ScoreRule(Rule):
+    """A stated score equals the one the national rules compute (`method`: indicator, execution, total)."""
+
+    kind = "score"
+
+    def expected(self, batch: Batch) -> pd.Series:
+        values = self.table(batch).values
+        method = self.spec.require("method")
+        if method == "indicator":
+            return self._indicator_expected(values)
+        if method == "execution":
+            actual, budget = self._execution_inputs(batch)
+            ratio = (actual / budget.where(budget > 0)).clip(upper=1.0)
+            return float(self.spec.param("points", 10)) * ratio
+        if method == "total":
+            indicators = batch["indicators"].values
+            items = indicators[~indicators["is_total"]]
+            scores = items["score"].groupby(items["submission"]).sum()
+            return values["execution_score"] + values["submission"].map(scores).fillna(0)
+        raise ValueError(f"rule {self.spec.id}: unknown score method {method!r}")
+
+    def _indicator_expected(self, values: pd.DataFrame) -> pd.Series:
+        target, result, weight, nature = values["target"], values["result"], values["weight"], values["nature"]
+        met = np.select(
+            [nature == "≥", nature == "≤", nature == "="],
+            [result >= target - EPSILON, result <= target + EPSILON, (result - target).abs() <= EPSILON],
+            default=False,
+        )
+        ratio = np.select(
+            [nature == "≥", nature == "≤", nature == "="],
+            [
+                result / target.where(target != 0),
+                target / result.where(result != 0),
+                np.minimum(result, target) / np.maximum(result, target).where(np.maximum(result, target) != 0),
+            ],
+            default=np.nan,
+        )
+        expected = pd.Series(np.where(met, weight, weight * np.clip(ratio, 0, 1)), index=values.index)
+        return expected.where(nature.isin(["≥", "≤", "="]) & target.notna() & result.notna() & weight.notna())
+
+    def _execution_inputs(self, batch: Batch) -> tuple[pd.Series, pd.Series]:
+        values = self.table(batch).values
+        summary = batch["summary"].values.set_index("submission")
+        actual = values["submission"].map(summary[grid_column("exp_total", "actual")])
+        budget = values["submission"].map(summary[grid_column("exp_total", "budget_full")])
+        return actual, budget
+
+    def stated_column(self) -> str:
+        return {"indicator": "score", "execution": "execution_score", "total": "total"}[self.spec.require("method")]
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        values = self.table(batch).values
+        stated = values[self.stated_column()]
+        expected = self.expected(batch)
+        holds = stated.isna() | expected.isna() | ((stated - expected).abs() <= self.tolerances.score + EPSILON)
+        return holds | ~self.item_rows(self.table(batch))
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        values = table.values
+        stated_column = self.stated_column()
+        expected = float(self.expected(batch).at[index])
+        fields: dict[str, Any] = {}
+        cells = [table.cell(index, stated_column)]
+        method = self.spec.require("method")
+        if method == "indicator":
+            fields = {
+                "label": self.item_name(table, index),
+                "target": plain_text(values.at[index, "target"]),
+                "result": plain_text(values.at[index, "result"]),
+            }
+            cells += [table.cell(index, "target"), table.cell(index, "result"), table.cell(index, "weight")]
+        elif method == "execution":
+            actual, budget = self._execution_inputs(batch)
+            fields = {"numerator": amount_text(actual.at[index]), "denominator": amount_text(budget.at[index])}
+        else:
+            cells.append(table.cell(index, "execution_score"))
+        return [
+            self.finding(
+                table,
+                index,
+                variant,
+                cells,
+                expected=plain_text(round(expected, 2)),
+                actual=plain_text(values.at[index, stated_column]),
+                **fields,
+            )
+        ]
+
+
+GRADE_ALIASES = {"优秀": "优", "良好": "良", "中等": "中", "较差": "差"}
+
+
+class GradeRule(Rule):
+    """The grade follows the total: the first grade whose lower bound the total reaches."""
+
+    kind = "grade"
+
+    def expected(self, total: pd.Series) -> pd.Series:
+        grades = sorted(self.spec.require("grades").items(), key=lambda item: -item[1])
+        conditions = [total >= bound - EPSILON for _, bound in grades]
+        return pd.Series(np.select(conditions, [g for g, _ in grades], default=grades[-1][0]), index=total.index)
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        values = self.table(batch).values
+        stated = values["grade"].map(lambda g: GRADE_ALIASES.get(g, g) if isinstance(g, str) else g)
+        return stated.isna() | values["total"].isna() | (stated == self.expected(values["total"]))
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        total = table.values["total"].loc[[index]]
+        return [
+            self.finding(
+                table,
+                index,
+                variant,
+                [table.cell(index, "grade"), table.cell(index, "total")],
+                expected=str(self.expected(total).iloc[0]),
+                actual=str(table.values.at[index, "grade"]),
+                total=plain_text(float(total.iloc[0])),
+            )
+        ]
+
+
+def build_rules(template: Template) -> list[Rule]:
+    """Every catalogue entry bound to its kind."""
+    return [Rule.kinds[spec.kind](spec, template, position) for position, spec in enumerate(template.rules)]

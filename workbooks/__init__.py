@@ -1,0 +1,1 @@
+"""Reading and writing Excel workbooks: the file adapters of budgetflow."""

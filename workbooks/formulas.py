@@ -1,0 +1,161 @@
+"""Evaluating the formulas a program wrote without cached values (spec §1, Formulas).
+
+Only arithmetic over cells of the same workbook is evaluated: `+ - * /`, unary minus,
+parentheses, numeric constants, cell references (optionally sheet-qualified, `$` allowed),
+ranges, and SUM. Anything else raises `FormulaError`, which the reader reports as `format/formula`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal, DivisionByZero, InvalidOperation
+
+from openpyxl.utils.cell import column_index_from_string
+
+CellLookup = Callable[[str, int, int], Decimal | None]
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)
+      | (?P<ref>(?:(?:'(?:[^']|'')+'|[^\s!'(),+\-*/:=]+)!)?\$?[A-Za-z]{1,3}\$?\d+(?::\$?[A-Za-z]{1,3}\$?\d+)?)
+      | (?P<func>[A-Za-z][A-Za-z0-9.]*)\s*\(
+      | (?P<op>[-+*/(),])
+    )""",
+    re.VERBOSE,
+)
+_CELL = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+)")
+MAX_RANGE_CELLS = 10_000
+
+
+class FormulaError(Exception):
+    """The formula is outside what budgetflow evaluates."""
+
+
+def _tokens(formula: str) -> list[tuple[str, str]]:
+    text = formula.lstrip("=").strip()
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            if text[position:].strip() == "":
+                break
+            raise FormulaError(f"无法解析：{text[position : position + 20]}")
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]], sheet: str, lookup: CellLookup) -> None:
+        self.tokens = tokens
+        self.position = 0
+        self.sheet = sheet
+        self.lookup = lookup
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise FormulaError("公式不完整")
+        self.position += 1
+        return token
+
+    def expect(self, op: str) -> None:
+        if self.take() != ("op", op):
+            raise FormulaError(f"缺少“{op}”")
+
+    def expression(self) -> Decimal:
+        value = self.term()
+        while (token := self.peek()) in (("op", "+"), ("op", "-")):
+            self.take()
+            right = self.term()
+            value = value + right if token == ("op", "+") else value - right
+        return value
+
+    def term(self) -> Decimal:
+        value = self.unary()
+        while (token := self.peek()) in (("op", "*"), ("op", "/")):
+            self.take()
+            right = self.unary()
+            try:
+                value = value * right if token == ("op", "*") else value / right
+            except (DivisionByZero, InvalidOperation) as exc:
+                raise FormulaError("除数为零") from exc
+        return value
+
+    def unary(self) -> Decimal:
+        if self.peek() == ("op", "-"):
+            self.take()
+            return -self.unary()
+        if self.peek() == ("op", "+"):
+            self.take()
+            return self.unary()
+        return self.atom()
+
+    def atom(self) -> Decimal:
+        kind, text = self.take()
+        if kind == "number":
+            return Decimal(text)
+        if kind == "ref":
+            cells = self.cells(text)
+            if len(cells) != 1:
+                raise FormulaError(f"区域 {text} 只能用在 SUM 中")
+            return self.lookup(*cells[0]) or Decimal(0)
+        if kind == "func":
+            if text.upper() != "SUM":
+                raise FormulaError(f"不支持函数 {text}")
+            return self.sum_arguments()
+        if (kind, text) == ("op", "("):
+            value = self.expression()
+            self.expect(")")
+            return value
+        raise FormulaError(f"意外的“{text}”")
+
+    def sum_arguments(self) -> Decimal:
+        total = Decimal(0)
+        if self.peek() == ("op", ")"):
+            self.take()
+            return total
+        while True:
+            token = self.peek()
+            if token is not None and token[0] == "ref":
+                self.take()
+                for cell in self.cells(token[1]):
+                    total += self.lookup(*cell) or Decimal(0)
+            else:
+                total += self.expression()
+            separator = self.take()
+            if separator == ("op", ")"):
+                return total
+            if separator != ("op", ","):
+                raise FormulaError("SUM 参数有误")
+
+    def cells(self, ref: str) -> list[tuple[str, int, int]]:
+        sheet = self.sheet
+        if "!" in ref:
+            sheet_part, ref = ref.rsplit("!", 1)
+            sheet = sheet_part[1:-1].replace("''", "'") if sheet_part.startswith("'") else sheet_part
+        corners = [_CELL.fullmatch(part) for part in ref.split(":")]
+        if any(corner is None for corner in corners):
+            raise FormulaError(f"无法识别的引用 {ref}")
+        points = [(int(c.group(2)), column_index_from_string(c.group(1).upper())) for c in corners if c]
+        (row1, col1), (row2, col2) = points[0], points[-1]
+        rows = range(min(row1, row2), max(row1, row2) + 1)
+        cols = range(min(col1, col2), max(col1, col2) + 1)
+        if len(rows) * len(cols) > MAX_RANGE_CELLS:
+            raise FormulaError(f"区域 {ref} 过大")
+        return [(sheet, row, col) for row in rows for col in cols]
+
+
+def evaluate(formula: str, sheet: str, lookup: CellLookup) -> Decimal:
+    """The value of an arithmetic/SUM formula on `sheet`; lookup gives referenced cells' values."""
+    parser = _Parser(_tokens(formula), sheet, lookup)
+    value = parser.expression()
+    if parser.peek() is not None:
+        raise FormulaError(f"无法解析：{parser.peek()}")
+    return value

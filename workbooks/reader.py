@@ -1,0 +1,400 @@
+"""Reading a submission workbook into typed records, as the template file lays it out (spec §1).
+
+The reader finds sheets by name or alias, header rows by label, columns by header, rows by label;
+it parses every value with `workbooks.values`, evaluates uncached formulas, and records each
+value's A1 cell. What it cannot read becomes a finding, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from budgetflow.settings import ReaderLimits
+from checks.findings import Finding
+from checks.labels import normalise_label
+from checks.messages import render
+from checks.records import ListRow, Located, Submission
+from checks.template import FieldSpec, SheetSpec, Template, default_template
+from workbooks.formulas import FormulaError, evaluate
+from workbooks.grid import RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1, open_grid
+from workbooks.values import (
+    CellValueError,
+    clean_text,
+    is_not_filled,
+    parse_amount,
+    parse_date,
+    parse_measure,
+    parse_number,
+    parse_rate,
+    parse_text,
+    parse_unit,
+    parse_year,
+)
+
+NOTE_PREFIXES = ("注:", "注：", "说明:", "说明：", "备注:", "填表说明")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_submission(path: Path, template: Template | None = None, limits: ReaderLimits | None = None) -> Submission:
+    """The typed records of one file; an unreadable file gives a Submission with `unreadable` set."""
+    template = template or default_template()
+    try:
+        sha256 = sha256_of(path)
+    except OSError as exc:
+        return Submission(file=str(path), sha256="", template=template.name, unreadable=f"文件无法打开：{exc.strerror}")
+    submission = Submission(file=str(path), sha256=sha256, template=template.name)
+    try:
+        grid = open_grid(path, limits)
+    except UnreadableWorkbook as exc:
+        submission.unreadable = str(exc)
+        return submission
+    _WorkbookReader(grid, template, submission).read()
+    return submission
+
+
+@dataclass
+class _WorkbookReader:
+    grid: WorkbookGrid
+    template: Template
+    submission: Submission
+    _evaluating: set[tuple[str, int, int]] = field(default_factory=set)
+    _evaluated: dict[tuple[str, int, int], Decimal | None] = field(default_factory=dict)
+
+    # --- findings -------------------------------------------------------------------------------
+
+    def report(self, rule: str, sheet: str | None, cells: tuple[str, ...] = (), **fields: Any) -> None:
+        spec = self.template.reading[rule]
+        self.submission.findings.append(
+            Finding(
+                rule=rule,
+                severity=spec.severity,
+                message=render(spec.message, sheet=sheet, **fields),
+                sheet=sheet,
+                cells=cells,
+                actual=None if fields.get("value") is None else str(fields["value"]),
+            )
+        )
+
+    # --- cells ----------------------------------------------------------------------------------
+
+    def value_at(self, sheet: SheetGrid, row: int, col: int) -> tuple[Any, str]:
+        """The value of a cell (merged ranges and uncached formulas resolved) and its number format."""
+        raw = sheet.get(row, col)
+        if raw is None:
+            return None, "General"
+        if raw.formula is None:
+            return raw.value, raw.number_format
+        anchor_row, anchor_col = sheet.anchor(row, col)
+        try:
+            return self.formula_value(sheet.title, anchor_row, anchor_col, raw), raw.number_format
+        except FormulaError:
+            self.report("format/formula", sheet.title, (a1(anchor_row, anchor_col),), formula=raw.formula)
+            raise
+
+    def formula_value(self, title: str, row: int, col: int, raw: RawCell) -> Decimal | None:
+        key = (title, row, col)
+        if key in self._evaluated:
+            return self._evaluated[key]
+        if key in self._evaluating:
+            raise FormulaError("循环引用")
+        self._evaluating.add(key)
+        try:
+            value = evaluate(raw.formula or "", title, self.referenced_value)
+        finally:
+            self._evaluating.discard(key)
+        self._evaluated[key] = value
+        return value
+
+    def referenced_value(self, title: str, row: int, col: int) -> Decimal | None:
+        sheet = self.grid.sheet(title)
+        if sheet is None:
+            raise FormulaError(f"引用了不存在的工作表 {title}")
+        raw = sheet.get(row, col)
+        if raw is None:
+            return None
+        if raw.formula is not None:
+            return self.formula_value(title, *sheet.anchor(row, col), raw)
+        try:
+            return (
+                parse_amount(raw.value, self.submission.unit) if isinstance(raw.value, str) else parse_number(raw.value)
+            )
+        except CellValueError:
+            return None  # like a spreadsheet, SUM passes over text
+
+    def text_at(self, sheet: SheetGrid, row: int, col: int) -> str:
+        raw = sheet.get(row, col)
+        if raw is None or raw.formula is not None:
+            return ""
+        return clean_text(raw.value)
+
+    # --- workbook -------------------------------------------------------------------------------
+
+    def read(self) -> None:
+        found = self.find_sheets()
+        cover = found.get("cover")
+        if cover is not None:  # the unit on the cover governs every amount, so it is read first
+            self.read_keyvalue("cover", cover)
+        for key, spec in self.template.sheets.items():
+            sheet = found.get(key)
+            if sheet is None:
+                if spec.required:
+                    self.report("required/sheet", None, label=spec.title)
+                continue
+            self.submission.sheets[key] = sheet.title
+            if key == "cover":
+                continue
+            if spec.kind == "keyvalue":
+                self.read_keyvalue(key, sheet)
+            elif spec.kind == "grid":
+                self.read_grid(key, spec, sheet)
+            else:
+                self.read_list(key, spec, sheet)
+
+    def find_sheets(self) -> dict[str, SheetGrid]:
+        by_name: dict[str, SheetGrid] = {}
+        for sheet in self.grid.sheets:
+            by_name.setdefault(normalise_label(sheet.title), sheet)
+        found: dict[str, SheetGrid] = {}
+        for key, spec in self.template.sheets.items():
+            match = next((by_name[name] for name in spec.names() if name in by_name), None)
+            if match is not None:
+                found[key] = match
+        return found
+
+    # --- key/value sheets (封面, 自评结果) -------------------------------------------------------
+
+    def read_keyvalue(self, key: str, sheet: SheetGrid) -> None:
+        spec = self.template.sheets[key]
+        labels = {name: field_key for field_key, f in spec.fields.items() for name in f.spellings()}
+        target = self.submission.cover if key == "cover" else self.submission.result
+        for row in sheet.rows():
+            for col in range(1, min(spec.label_columns, sheet.max_col) + 1):
+                if sheet.is_merged_follower(row, col):
+                    continue
+                field_key = labels.get(normalise_label(self.text_at(sheet, row, col)))
+                if field_key is None or field_key in target:
+                    continue
+                target[field_key] = self.keyvalue_value(sheet, row, col, spec.fields[field_key])
+                break
+        if key == "cover":
+            unit = target.get("unit")
+            if unit is not None and isinstance(unit.value, str):
+                self.submission.unit = unit.value
+
+    def keyvalue_value(self, sheet: SheetGrid, row: int, label_col: int, spec: FieldSpec) -> Located:
+        label_anchor = sheet.anchor(row, label_col)
+        for col in range(label_col + 1, sheet.max_col + 1):
+            if sheet.anchor(row, col) == label_anchor:
+                continue  # still inside the label's own merged range
+            try:
+                raw, number_format = self.value_at(sheet, row, col)
+            except FormulaError:
+                return Located(None, a1(row, col))
+            if is_not_filled(raw):
+                continue
+            cell = a1(*sheet.anchor(row, col))
+            return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell)
+        # Nothing to the right: point at the cell where the value belongs.
+        return Located(None, a1(row, label_col + 1))
+
+    def parse_field(self, spec: FieldSpec, raw: Any, number_format: str, sheet: str, cell: str) -> Any:
+        try:
+            if spec.type == "year":
+                return parse_year(raw)
+            if spec.type == "date":
+                return parse_date(raw)
+            if spec.type == "unit":
+                return parse_unit(raw)
+            if spec.type == "number":
+                return parse_number(raw)
+            if spec.type == "amount":
+                return parse_amount(raw, self.submission.unit)
+            return parse_text(raw)
+        except CellValueError as problem:
+            self.report(problem.rule, sheet, (cell,), label=spec.label, unit=self.submission.unit, **problem.fields)
+            return None
+
+    # --- header rows ----------------------------------------------------------------------------
+
+    def find_header(self, spec: SheetSpec, sheet: SheetGrid) -> tuple[int, dict[str, int]] | None:
+        """The header row and column of each declared column found on it (spec §1, Locating cells)."""
+        label_names = {normalise_label(spec.label_header)}
+        for row in range(1, min(self.template.header_search_rows, sheet.max_row) + 1):
+            texts = {col: normalise_label(self.text_at(sheet, row, col)) for col in range(1, sheet.max_col + 1)}
+            label_col = next((c for c, t in texts.items() if t in label_names), None)
+            if label_col is None:
+                continue
+            columns: dict[str, int] = {}
+            for key, column in spec.columns.items():
+                names = column.spellings()
+                col = next((c for c, t in texts.items() if t in names and c not in columns.values()), None)
+                if col is not None:
+                    columns[key] = col
+            amount_found = any(k for k in columns if columns[k] != label_col)
+            if amount_found:
+                return row, {"__label__": label_col, **columns}
+        return None
+
+    # --- grid sheets (收支总表, 三公经费) --------------------------------------------------------
+
+    def read_grid(self, key: str, spec: SheetSpec, sheet: SheetGrid) -> None:
+        header = self.find_header(spec, sheet)
+        if header is None:
+            self.report("required/header", sheet.title, label=spec.label_header, rows=self.template.header_search_rows)
+            return
+        header_row, columns = header
+        label_col = columns.pop("__label__")
+        self.submission.column_letters[key] = {k: a1(1, c)[:-1] for k, c in columns.items()}
+        labels = {name: row_key for row_key, r in spec.rows.items() for name in r.spellings()}
+        target = self.submission.summary if key == "summary" else self.submission.three_public
+        seen: dict[str, int] = {}
+        unknown: list[tuple[int, str]] = []
+        for row in range(header_row + 1, sheet.max_row + 1):
+            text = self.text_at(sheet, row, label_col)
+            if not text or text.startswith(NOTE_PREFIXES):
+                continue
+            row_key = labels.get(normalise_label(text))
+            if row_key is None:
+                unknown.append((row, text))
+                continue
+            if row_key in seen:
+                continue  # a repeated label: the first one counts
+            seen[row_key] = row
+            for column_key, col in columns.items():
+                cell = a1(row, col)
+                target[(row_key, column_key)] = Located(
+                    self.amount(sheet, row, col, f"{spec.rows[row_key].label}（{spec.columns[column_key].label}）"),
+                    cell,
+                )
+        if seen:
+            first, last = min(seen.values()), max(seen.values())
+            for row, text in unknown:
+                if first < row < last:
+                    self.report("format/unknown-row", sheet.title, (a1(row, label_col),), row=row, value=text)
+        for row_key, row_spec in spec.rows.items():
+            if row_spec.required and row_key not in seen:
+                self.report("required/row", sheet.title, label=row_spec.label)
+
+    def amount(self, sheet: SheetGrid, row: int, col: int, label: str) -> Decimal | None:
+        try:
+            raw, _ = self.value_at(sheet, row, col)
+        except FormulaError:
+            return None
+        try:
+            return parse_amount(raw, self.submission.unit)
+        except CellValueError as problem:
+            self.report(
+                problem.rule, sheet.title, (a1(row, col),), label=label, unit=self.submission.unit, **problem.fields
+            )
+            return None
+
+    # --- list sheets (项目支出, 绩效指标) ---------------------------------------------------------
+
+    @staticmethod
+    def holds_content(sheet: SheetGrid, row: int, col: int) -> bool:
+        """Whether the cell itself (not a merged range above it) holds anything."""
+        raw = sheet.cells.get((row, col))
+        return raw is not None and (raw.formula is not None or clean_text(raw.value) != "")
+
+    def read_list(self, key: str, spec: SheetSpec, sheet: SheetGrid) -> None:
+        header = self.find_header(spec, sheet)
+        if header is None:
+            self.report("required/header", sheet.title, label=spec.label_header, rows=self.template.header_search_rows)
+            return
+        header_row, columns = header
+        columns.pop("__label__")
+        self.submission.column_letters[key] = {k: a1(1, c)[:-1] for k, c in columns.items()}
+        for column_key, column in spec.columns.items():
+            if column.required and column_key not in columns:
+                self.report("required/column", sheet.title, label=column.label)
+        name_key = spec.label_column_key()
+        total_label = normalise_label(spec.total_label or "")
+        rows: list[ListRow] = []
+        previous: dict[str, Located] = {}
+        for row in range(header_row + 1, sheet.max_row + 1):
+            texts = {k: self.text_at(sheet, row, c) for k, c in columns.items() if not sheet.is_merged_follower(row, c)}
+            if not any(self.holds_content(sheet, row, col) for col in columns.values()):
+                break  # the first blank row ends the list
+            first_text = next((t for t in texts.values() if t), "")
+            if first_text.startswith(NOTE_PREFIXES):
+                break
+            is_total = total_label != "" and any(normalise_label(t) == total_label for t in texts.values())
+            values = {
+                column_key: self.list_value(sheet, row, col, spec.columns[column_key])
+                for column_key, col in columns.items()
+            }
+            if is_total:
+                values.pop(name_key, None)
+            for column_key, column in spec.columns.items():
+                if (
+                    column.fill_down
+                    and column_key in values
+                    and values[column_key].value is None
+                    and column_key in previous
+                ):
+                    values[column_key] = previous[column_key]
+            previous = values
+            rows.append(ListRow(row=row, values=values, is_total=is_total))
+            if is_total:
+                break
+        if key == "indicators":
+            self.canonical_levels(spec, rows)
+            self.submission.indicators = rows
+        else:
+            self.submission.projects = rows
+
+    def list_value(self, sheet: SheetGrid, row: int, col: int, spec: FieldSpec) -> Located:
+        cell = a1(*sheet.anchor(row, col))
+        try:
+            raw, number_format = self.value_at(sheet, row, col)
+        except FormulaError:
+            return Located(None, cell)
+        if spec.type == "rate":
+            try:
+                rate = parse_rate(raw, number_format, self.template.tolerances.ambiguous_rate_max)
+            except CellValueError as problem:
+                self.report(problem.rule, sheet.title, (cell,), label=spec.label, **problem.fields)
+                return Located(None, cell)
+            if rate is None:
+                return Located(None, cell)
+            if rate.ambiguous:
+                self.report(
+                    "format/rate-ambiguous",
+                    sheet.title,
+                    (cell,),
+                    label=spec.label,
+                    value=f"{rate.percent:f}",
+                    percent=f"{rate.percent * 100:f}",
+                )
+            return Located(rate.percent, cell, rate.decimals)
+        if spec.type == "measure":
+            number, decimals, text = parse_measure(raw, number_format)
+            return Located(number, cell, decimals, text or None)
+        return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell)
+
+    def canonical_levels(self, spec: SheetSpec, rows: list[ListRow]) -> None:
+        canonical = {normalise_label(alias): name for name, aliases in spec.level1_aliases.items() for alias in aliases}
+        for item in rows:
+            located = item.values.get("level1")
+            if located is not None and isinstance(located.value, str):
+                name = canonical.get(normalise_label(located.value))
+                if name is not None:
+                    item.values["level1"] = Located(name, located.cell, text=located.value)
+
+
+def read_submissions(
+    paths: list[Path], template: Template | None = None, limits: ReaderLimits | None = None
+) -> list[Submission]:
+    """Every file read, in order; one file's failure never stops the others."""
+    return [read_submission(path, template, limits) for path in paths]

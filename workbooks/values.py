@@ -1,0 +1,216 @@
+"""Turning what a clerk typed into a cell into exact values (spec §1, Amounts and Percentages).
+
+Every parser takes the raw cell value and returns an exact `Decimal` (or None for "not filled"),
+or raises `CellValueError` naming the reading rule that failed and the words for its message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+NOT_FILLED = frozenset({"", "-", "—", "－", "–", "/", "--", "——"})
+UNITS = ("万元", "元")
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+_PERCENT_FORMAT = re.compile(r"(?:0|#)(?:\.(0+))?\s*%")
+_FIXED_FORMAT = re.compile(r"^[#,]*0(?:\.(0+))?$")
+_YEAR = re.compile(r"^(\d{4})(?:年度?)?$")
+_DATE_TEXT = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+_COMPARATOR = re.compile(r"^(?:[≥≤=<>]|>=|<=)")
+
+
+class CellValueError(Exception):
+    """A cell's content does not read as its column's type; `rule` is a reading rule id."""
+
+    def __init__(self, rule: str, **fields: Any) -> None:
+        super().__init__(rule)
+        self.rule = rule
+        self.fields = fields
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A percentage in percent points, and how many decimals the submitter wrote."""
+
+    percent: Decimal
+    decimals: int
+    ambiguous: bool = False
+
+
+def clean_text(value: object) -> str:
+    """NFKC and surrounding white space removed; None becomes ''."""
+    if value is None:
+        return ""
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def is_not_filled(value: object) -> bool:
+    return value is None or (isinstance(value, str) and clean_text(value) in NOT_FILLED)
+
+
+def decimals_of(number: Decimal) -> int:
+    exponent = number.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def exact(value: int | float) -> Decimal:
+    """The decimal a spreadsheet shows for a stored number (1160.21, not 1160.2100000000000364)."""
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, int):
+        return Decimal(value)
+    return Decimal(repr(value)).normalize() if value == value else Decimal("NaN")
+
+
+def _text_number(text: str) -> Decimal | None:
+    text = text.replace(",", "").replace(" ", "")
+    if not _NUMBER.match(text):
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def parse_amount(value: object, unit: str) -> Decimal | None:
+    """An amount in the declared unit, or None when not filled."""
+    if is_not_filled(value):
+        return None
+    if isinstance(value, bool):
+        raise CellValueError("format/amount", value=str(value))
+    if isinstance(value, int | float):
+        number = exact(value)
+    else:
+        text = clean_text(value)
+        found_unit = next((u for u in UNITS if text.endswith(u)), None)
+        if found_unit is not None:
+            if found_unit != unit:
+                raise CellValueError("format/unit", value=text, found=found_unit, unit=unit)
+            text = text[: -len(found_unit)].strip()
+        parsed = _text_number(text)
+        if parsed is None:
+            raise CellValueError("format/amount", value=clean_text(value))
+        number = parsed
+    if not number.is_finite():
+        raise CellValueError("format/amount", value=str(value))
+    if number < 0:
+        raise CellValueError("format/negative", value=str(number))
+    return number
+
+
+def parse_number(value: object) -> Decimal | None:
+    """A plain number (score, weight, count), or None when not filled."""
+    if is_not_filled(value):
+        return None
+    if isinstance(value, bool):
+        raise CellValueError("format/number", value=str(value))
+    if isinstance(value, int | float):
+        return exact(value)
+    parsed = _text_number(clean_text(value))
+    if parsed is None:
+        raise CellValueError("format/number", value=clean_text(value))
+    return parsed
+
+
+def _format_decimals(number_format: str, pattern: re.Pattern[str]) -> int | None:
+    match = pattern.search(number_format or "")
+    if match is None:
+        return None
+    return len(match.group(1) or "")
+
+
+def parse_rate(value: object, number_format: str, ambiguous_max: float) -> Rate | None:
+    """A rate in any of the three forms of spec §1, or None when not filled."""
+    if is_not_filled(value):
+        return None
+    if isinstance(value, bool):
+        raise CellValueError("format/rate", value=str(value))
+    if isinstance(value, int | float):
+        number = exact(value)
+        percent_decimals = _format_decimals(number_format, _PERCENT_FORMAT)
+        if percent_decimals is not None:
+            return Rate((number * 100).normalize(), percent_decimals)
+        fixed = _format_decimals(number_format, _FIXED_FORMAT)
+        decimals = fixed if fixed is not None else decimals_of(number)
+        return Rate(number, decimals, ambiguous=0 < number <= Decimal(str(ambiguous_max)))
+    text = clean_text(value).replace(" ", "")
+    if text.endswith("%"):
+        parsed = _text_number(text[:-1])
+        if parsed is None:
+            raise CellValueError("format/rate", value=clean_text(value))
+        return Rate(parsed, decimals_of(parsed))
+    parsed = _text_number(text)
+    if parsed is None:
+        raise CellValueError("format/rate", value=clean_text(value))
+    return Rate(parsed, decimals_of(parsed), ambiguous=0 < parsed <= Decimal(str(ambiguous_max)))
+
+
+def parse_measure(value: object, number_format: str) -> tuple[Decimal | None, int | None, str]:
+    """An indicator value: (number or None, decimals written, text as written).
+
+    Targets may be qualitative (`好`, `按期完成`) or carry a comparator (`≥95%`); those stay text.
+    """
+    if is_not_filled(value):
+        return None, None, ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = exact(value)
+        percent_decimals = _format_decimals(number_format, _PERCENT_FORMAT)
+        if percent_decimals is not None:
+            return (number * 100).normalize(), percent_decimals, f"{number * 100:f}%"
+        fixed = _format_decimals(number_format, _FIXED_FORMAT)
+        return number, (fixed if fixed is not None else decimals_of(number)), f"{number:f}"
+    text = clean_text(value)
+    stripped = _COMPARATOR.sub("", text.replace(" ", "")).removesuffix("%")
+    parsed = _text_number(stripped)
+    if parsed is None:
+        return None, None, text
+    return parsed, decimals_of(parsed), text
+
+
+def parse_year(value: object) -> int | None:
+    if is_not_filled(value):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
+    match = _YEAR.match(clean_text(value).replace(" ", ""))
+    if match is None:
+        raise CellValueError("format/year", value=clean_text(value))
+    return int(match.group(1))
+
+
+def parse_date(value: object) -> dt.date | None:
+    if is_not_filled(value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    match = _DATE_TEXT.match(clean_text(value).replace(" ", ""))
+    if match is None:
+        raise CellValueError("format/date", value=clean_text(value))
+    try:
+        return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError as exc:
+        raise CellValueError("format/date", value=clean_text(value)) from exc
+
+
+def parse_unit(value: object) -> str:
+    if is_not_filled(value):
+        return "万元"
+    text = clean_text(value).replace(" ", "")
+    if text not in UNITS:
+        raise CellValueError("format/declared-unit", value=text)
+    return text
+
+
+def parse_text(value: object) -> str | None:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a code typed as a number keeps no ".0"
+    text = str(value).strip() if value is not None else ""
+    return text or None
