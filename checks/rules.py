@@ -7,6 +7,7 @@ split into variants — one per amount column, say — each its own named pander
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from decimal import Decimal
@@ -18,14 +19,29 @@ import pandera.pandas as pa
 
 from checks.findings import Finding, Severity, format_number
 from checks.messages import render
+from checks.records import WAN
 from checks.tables import Batch, Table, grid_column
 from checks.template import RuleSpec, SheetSpec, Template
 
 EPSILON = 1e-9
 
 
-def amount_text(value: float) -> str:
-    return format_number(value)
+class Money(float):
+    """An amount in the submission's declared unit: messages show it in that unit, with `元` when so
+    declared; a finding's `expected`/`actual` give it in 万元, the unit the database keeps."""
+
+
+def _message_text(value: Any, unit: str) -> Any:
+    if isinstance(value, Money):
+        return format_number(value) + (" 元" if unit == "元" else "")
+    return value
+
+
+def _record_text(value: Any, unit: str) -> str | None:
+    if isinstance(value, Money):
+        amount = Decimal(repr(float(value)))
+        return format_number(amount / WAN if unit == "元" else amount)
+    return None if value is None else str(value)
 
 
 def plain_text(value: float) -> str:
@@ -101,19 +117,28 @@ class Rule(ABC):
         variant: str,
         cells: list[str | None],
         *,
-        expected: str | None = None,
-        actual: str | None = None,
+        expected: Any = None,
+        actual: Any = None,
         **fields: Any,
     ) -> Finding:
+        """A finding at `index`; Money values are shown in the declared unit and recorded in 万元."""
+        unit = self.unit_of(table, index)
+        shown = {name: _message_text(value, unit) for name, value in fields.items()}
         return Finding(
             rule=self.spec.id,
             severity=self.severity(variant),
-            message=render(self.spec.message, expected=expected, actual=actual, **fields),
-            sheet=table.values.at[index, "sheet"],
+            message=render(
+                self.spec.message, expected=_message_text(expected, unit), actual=_message_text(actual, unit), **shown
+            ),
+            sheet=table.value(index, "sheet"),
             cells=tuple(dict.fromkeys(c for c in cells if c)),
-            expected=expected,
-            actual=actual,
+            expected=_record_text(expected, unit),
+            actual=_record_text(actual, unit),
         )
+
+    @staticmethod
+    def unit_of(table: Table, index: Any) -> str:
+        return table.units.get(int(table.value(index, "submission")), "万元")
 
     def column_label(self, key: str) -> str:
         spec = self.sheet_spec.columns.get(key)
@@ -127,18 +152,18 @@ class Rule(ABC):
         spec = self.sheet_spec.columns.get(key)
         return self.sheet_spec.kind == "grid" or (spec is not None and spec.type == "amount")
 
-    def number_text(self, key: str, value: float) -> str:
-        return amount_text(value) if self.is_amount(key) else plain_text(value)
+    def number_text(self, key: str, value: float) -> Any:
+        return Money(value) if self.is_amount(key) else plain_text(value)
 
     def item_rows(self, table: Table) -> pd.Series:
         values = table.values
         return ~values["is_total"] if "is_total" in values.columns else pd.Series(True, index=values.index)
 
     def item_name(self, table: Table, index: Any) -> str:
-        name = table.values.at[index, "name"] if "name" in table.values.columns else None
+        name = table.value(index, "name") if "name" in table.values.columns else None
         if isinstance(name, str):
             return name
-        return f"第 {table.values.at[index, 'row']} 行" if "row" in table.values.columns else ""
+        return f"第 {table.value(index, 'row')} 行" if "row" in table.values.columns else ""
 
 
 def sum_tolerance(per_term: float, terms: pd.Series | int) -> Any:
@@ -159,7 +184,7 @@ class RequiredRule(Rule):
 
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
-        row = table.values.at[index, "row"] if "row" in table.values.columns else None
+        row = table.value(index, "row") if "row" in table.values.columns else None
         return [
             self.finding(
                 table, index, variant, [table.cell(index, variant)], label=self.column_label_any(variant), row=row
@@ -177,14 +202,23 @@ class FormatRule(Rule):
 
     def column_checks(self) -> dict[str, list[pa.Check]]:
         column = self.spec.require("column")
-        name = self.check_name("")
-        if self.spec.param("pattern"):
-            check = pa.Check.str_matches(self.spec.param("pattern"), name=name)
-        elif self.spec.param("choices"):
-            check = pa.Check.isin(list(self.spec.param("choices")), name=name)
+        pattern, choices = self.spec.param("pattern"), self.spec.param("choices")
+        if pattern:
+            compiled = re.compile(pattern)
+
+            def holds(values: pd.Series) -> pd.Series:
+                return values.map(lambda value: bool(compiled.fullmatch(str(value))))
+        elif choices:
+
+            def holds(values: pd.Series) -> pd.Series:
+                return values.isin(list(choices))
         else:
             low, high = self.spec.require("range")
-            check = pa.Check.in_range(low, high, name=name)
+
+            def holds(values: pd.Series) -> pd.Series:
+                return values.between(low, high)
+
+        check = pa.Check(holds, name=self.check_name(""))  # nulls pass: `required` rules speak for them
         return {column: [check]}
 
     def dataframe_checks(self, batch: Batch) -> list[pa.Check]:
@@ -193,7 +227,7 @@ class FormatRule(Rule):
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
         column = self.spec.require("column")
-        value = table.values.at[index, column]
+        value = table.value(index, column)
         return [
             self.finding(
                 table,
@@ -246,10 +280,10 @@ class SumRule(Rule):
             return self._explain_group(table, variant, index)
         total_column = grid_column(self.spec.require("total"), variant)
         part_columns = [grid_column(p, variant) for p in self.spec.require("parts")]
-        stated = float(table.values.at[index, total_column])
+        stated = float(table.value(index, total_column))
         computed = float(table.values.loc[index, part_columns].astype(float).sum())
         cells = [table.cell(index, total_column)] + [
-            table.cell(index, c) for c in part_columns if pd.notna(table.values.at[index, c])
+            table.cell(index, c) for c in part_columns if pd.notna(table.value(index, c))
         ]
         return [
             self.finding(
@@ -257,9 +291,9 @@ class SumRule(Rule):
                 index,
                 variant,
                 cells,
-                expected=amount_text(computed),
-                actual=amount_text(stated),
-                difference=amount_text(abs(stated - computed)),
+                expected=Money(computed),
+                actual=Money(stated),
+                difference=Money(abs(stated - computed)),
                 column_label=self.column_label(variant),
                 total_label=self.row_label(self.spec.require("total")),
             )
@@ -283,19 +317,19 @@ class SumRule(Rule):
 
     def _explain_rows(self, table: Table, column: str, index: Any) -> list[Finding]:
         values = table.values
-        submission = values.at[index, "submission"]
+        submission = table.value(index, "submission")
         items = values[(values["submission"] == submission) & ~values["is_total"]]
         computed = float(items[column].sum())
-        stated = float(values.at[index, column])
+        stated = float(table.value(index, column))
         return [
             self.finding(
                 table,
                 index,
                 column,
                 [table.cell(index, column), _range(table, items.index, column)],
-                expected=amount_text(computed),
-                actual=amount_text(stated),
-                difference=amount_text(abs(stated - computed)),
+                expected=Money(computed),
+                actual=Money(stated),
+                difference=Money(abs(stated - computed)),
                 column_label=self.column_label(column),
             )
         ]
@@ -320,7 +354,7 @@ class SumRule(Rule):
     def _explain_group(self, table: Table, group: str, index: Any) -> list[Finding]:
         values = table.values
         column = self.spec.param("column", "weight")
-        members = self._group_members(values, group) & (values["submission"] == values.at[index, "submission"])
+        members = self._group_members(values, group) & (values["submission"] == table.value(index, "submission"))
         computed = float(values.loc[members, column].sum())
         expected = float(self.spec.require("group_totals")[group])
         cells = [table.cell(i, column) for i in values.index[members]] or [table.cell(index, column)]
@@ -375,15 +409,17 @@ class CeilingRule(Rule):
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
         value_column, limit_column = self.columns(variant)
-        value = float(table.values.at[index, value_column])
-        limit = float(table.values.at[index, limit_column])
+        value = float(table.value(index, value_column))
+        limit = float(table.value(index, limit_column))
         key = value_column.split("__")[0]
         label = (
             self.row_label(variant)
             if variant
             else (self.item_name(table, index) if self.sheet_spec.kind == "list" else self.row_label(key))
         )
-        as_text = amount_text if self.sheet_spec.kind == "grid" or self.is_amount(value_column) else plain_text
+        as_text: Callable[[float], Any] = (
+            Money if self.sheet_spec.kind == "grid" or self.is_amount(value_column) else plain_text
+        )
         return [
             self.finding(
                 table,
@@ -423,11 +459,11 @@ class RateRule(Rule):
         values = table.values
         stated_column = self.spec.require("stated")
         numerator_key, denominator_key = self.spec.require("numerator"), self.spec.require("denominator")
-        decimals = values.at[index, self.decimals_column()]
+        decimals = table.value(index, self.decimals_column())
         decimals = int(decimals) if pd.notna(decimals) else 2
         computed = float(self.computed(values.loc[[index]]).iloc[0])
         expected = f"{round(Decimal(repr(computed)), decimals):f}"
-        actual = f"{Decimal(repr(float(values.at[index, stated_column]))).quantize(Decimal(1).scaleb(-decimals)):f}"
+        actual = f"{Decimal(repr(float(table.value(index, stated_column)))).quantize(Decimal(1).scaleb(-decimals)):f}"
         return [
             self.finding(
                 table,
@@ -441,8 +477,8 @@ class RateRule(Rule):
                 expected=expected,
                 actual=actual,
                 label=self.item_name(table, index),
-                numerator=self.number_text(numerator_key, float(values.at[index, numerator_key])),
-                denominator=self.number_text(denominator_key, float(values.at[index, denominator_key])),
+                numerator=self.number_text(numerator_key, float(table.value(index, numerator_key))),
+                denominator=self.number_text(denominator_key, float(table.value(index, denominator_key))),
             )
         ]
 
@@ -483,9 +519,9 @@ class BalanceRule(Rule):
                 index,
                 variant,
                 cells,
-                expected=amount_text(right_sum),
-                actual=amount_text(left_sum),
-                difference=amount_text(abs(left_sum - right_sum)),
+                expected=Money(right_sum),
+                actual=Money(left_sum),
+                difference=Money(abs(left_sum - right_sum)),
                 column_label=self.column_label(variant),
             )
         ]
@@ -528,23 +564,23 @@ class CrossSheetRule(Rule):
         table = self.table(batch)
         values = table.values
         column = self.spec.require("column")
-        submission = values.at[index, "submission"]
+        submission = table.value(index, "submission")
         other_table, other_column = self.other(batch)
         other_index = other_table.values.index[other_table.values["submission"] == submission][0]
-        limit = float(other_table.values.at[other_index, other_column])
+        limit = float(other_table.value(other_index, other_column))
         items = values[(values["submission"] == submission) & ~values["is_total"]]
         total = float(items[column].sum())
-        first = table.cell(index, column) if values.at[index, "is_total"] else _range(table, items.index, column)
+        first = table.cell(index, column) if table.value(index, "is_total") else _range(table, items.index, column)
         return [
             self.finding(
                 table,
                 index,
                 variant,
                 [first],
-                expected=amount_text(limit),
-                actual=amount_text(total),
-                difference=amount_text(total - limit),
-                other_sheet=other_table.values.at[other_index, "sheet"],
+                expected=Money(limit),
+                actual=Money(total),
+                difference=Money(total - limit),
+                other_sheet=other_table.value(other_index, "sheet"),
                 other_cell=other_table.cell(other_index, other_column),
             )
         ]
@@ -578,12 +614,13 @@ class ScoreRule(Rule):
             [result >= target - EPSILON, result <= target + EPSILON, (result - target).abs() <= EPSILON],
             default=False,
         )
+        larger = pd.concat([result, target], axis=1).max(axis=1)
         ratio = np.select(
             [nature == "≥", nature == "≤", nature == "="],
             [
                 result / target.where(target != 0),
                 target / result.where(result != 0),
-                np.minimum(result, target) / np.maximum(result, target).where(np.maximum(result, target) != 0),
+                np.minimum(result, target) / larger.where(larger != 0),
             ],
             default=np.nan,
         )
@@ -609,22 +646,21 @@ class ScoreRule(Rule):
 
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
-        values = table.values
         stated_column = self.stated_column()
-        expected = float(self.expected(batch).at[index])
+        expected = float(self.expected(batch).loc[index])
         fields: dict[str, Any] = {}
         cells = [table.cell(index, stated_column)]
         method = self.spec.require("method")
         if method == "indicator":
             fields = {
                 "label": self.item_name(table, index),
-                "target": plain_text(values.at[index, "target"]),
-                "result": plain_text(values.at[index, "result"]),
+                "target": plain_text(table.value(index, "target")),
+                "result": plain_text(table.value(index, "result")),
             }
             cells += [table.cell(index, "target"), table.cell(index, "result"), table.cell(index, "weight")]
         elif method == "execution":
             actual, budget = self._execution_inputs(batch)
-            fields = {"numerator": amount_text(actual.at[index]), "denominator": amount_text(budget.at[index])}
+            fields = {"numerator": Money(actual.loc[index]), "denominator": Money(budget.loc[index])}
         else:
             cells.append(table.cell(index, "execution_score"))
         return [
@@ -634,7 +670,7 @@ class ScoreRule(Rule):
                 variant,
                 cells,
                 expected=plain_text(round(expected, 2)),
-                actual=plain_text(values.at[index, stated_column]),
+                actual=plain_text(table.value(index, stated_column)),
                 **fields,
             )
         ]
@@ -668,7 +704,7 @@ class GradeRule(Rule):
                 variant,
                 [table.cell(index, "grade"), table.cell(index, "total")],
                 expected=str(self.expected(total).iloc[0]),
-                actual=str(table.values.at[index, "grade"]),
+                actual=str(table.value(index, "grade")),
                 total=plain_text(float(total.iloc[0])),
             )
         ]

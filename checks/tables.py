@@ -123,6 +123,10 @@ class Table:
     key: str
     values: pd.DataFrame
     cells: pd.DataFrame
+    units: dict[int, str]  # submission → the amount unit declared on its cover
+
+    def value(self, index: Any, column: str) -> Any:
+        return self.values.at[index, column]
 
     def cell(self, index: Any, column: str) -> str | None:
         if column not in self.cells.columns:
@@ -221,6 +225,7 @@ def grid_column(row_key: str, column_key: str) -> str:
 def build_batch(submissions: list[Submission], template: Template) -> Batch:
     """The typed tables of every readable submission in the batch."""
     readable = [(i, s) for i, s in enumerate(submissions) if s.unreadable is None]
+    units = {i: s.unit for i, s in readable}
     tables: dict[str, Table] = {}
 
     cover_keys = list(template.sheets["cover"].fields)
@@ -237,7 +242,7 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         cells.append(cell_record)
     values, cell_frame = _frames(records, cells, ["submission", "sheet", *cover_keys])
     values["fiscal_year"] = values["fiscal_year"].astype("Int64")
-    tables["cover"] = Table("cover", values, cell_frame)
+    tables["cover"] = Table("cover", values, cell_frame, units)
 
     for table in ("summary", "three_public"):
         spec = template.sheets[table]
@@ -245,7 +250,7 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         pairs = [_grid_record(p, s, table, columns) for p, s in readable if table in s.sheets]
         values, cell_frame = _frames([p[0] for p in pairs], [p[1] for p in pairs], ["submission", "sheet", *columns])
         values[columns] = values[columns].astype(float)
-        tables[table] = Table(table, values, cell_frame)
+        tables[table] = Table(table, values, cell_frame, units)
 
     for table in ("projects", "indicators"):
         column_keys = list(template.sheets[table].columns)
@@ -260,7 +265,7 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
                 values[column] = values[column].astype("Int64")
         values["is_total"] = values["is_total"].astype(bool)
         values["row"] = values["row"].astype(int)
-        tables[table] = Table(table, values, cell_frame)
+        tables[table] = Table(table, values, cell_frame, units)
 
     result_keys = list(template.sheets["result"].fields)
     records, cells = [], []
@@ -278,8 +283,8 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         cells.append(cell_record)
     values, cell_frame = _frames(records, cells, ["submission", "sheet", *result_keys])
     values[list(_FLOAT_COLUMNS["result"])] = values[list(_FLOAT_COLUMNS["result"])].astype(float)
-    tables["result"] = Table("result", values, cell_frame)
+    tables["result"] = Table("result", values, cell_frame, units)
 
-    for table in tables.values():
-        table.values["submission"] = table.values["submission"].astype(int)
+    for typed in tables.values():
+        typed.values["submission"] = typed.values["submission"].astype(int)
     return Batch(submissions, tables)

@@ -68,8 +68,8 @@ def validate_batch(submissions: list[Submission], template: Template | None = No
             if check not in by_name:
                 raise SchemaDefect(f"typed table {table_key} failed {check} at row {index}")
             rule, variant = by_name[check]
-            submission = int(table.values.at[index, "submission"])
-            found[submission].extend((rule.position, f) for f in rule.explain(batch, variant, index))
+            position = int(table.value(index, "submission"))
+            found[position].extend((rule.position, f) for f in rule.explain(batch, variant, index))
 
     reports = []
     for position, submission in enumerate(submissions):

@@ -9,8 +9,10 @@ merged cells, uncached formulas) that must read the same.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import random
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -27,6 +29,7 @@ from checks.template import Template, default_template
 D = Decimal
 Amounts = tuple[Decimal | None, ...]
 FIXED_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*<")
 
 
 @dataclass
@@ -585,8 +588,8 @@ def build_workbook(figures: BureauFigures, layout: Layout = Layout(), template: 
 
 
 def workbook_bytes(book: Workbook) -> bytes:
-    """The workbook as .xlsx bytes that are the same every time (fixed zip timestamps)."""
-    book.properties.created = book.properties.modified = __import__("datetime").datetime(2024, 1, 1)
+    """The workbook as .xlsx bytes that are the same every time (fixed zip and document timestamps)."""
+    book.properties.created = dt.datetime(2024, 1, 1)
     buffer = io.BytesIO()
     book.save(buffer)
     source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
@@ -595,7 +598,10 @@ def workbook_bytes(book: Workbook) -> bytes:
         for info in source.infolist():
             fixed = zipfile.ZipInfo(info.filename, FIXED_ZIP_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
-            target.writestr(fixed, source.read(info.filename))
+            data = source.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the time of saving
+                data = _MODIFIED.sub(b"\\g<1>2024-01-01T00:00:00Z<", data)
+            target.writestr(fixed, data)
     return out.getvalue()
 
 
