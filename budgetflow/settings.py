@@ -18,6 +18,7 @@ class ReaderLimits(BaseSettings):
     max_total_bytes: int = Field(default=200 * MB, description="largest uncompressed workbook")
     max_compression_ratio: int = Field(default=200, description="uncompressed ÷ compressed per part")
     max_parts: int = Field(default=2000, description="most entries in the zip")
+    max_sheets: int = Field(default=200, description="most sheets in a workbook")
     max_rows: int = Field(default=2000, description="rows read per sheet")
     max_columns: int = Field(default=60, description="columns read per sheet")
 

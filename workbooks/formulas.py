@@ -55,8 +55,9 @@ class _Parser:
         self.sheet = sheet
         self.lookup = lookup
 
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.position] if self.position < len(self.tokens) else None
+    def peek(self, ahead: int = 0) -> tuple[str, str] | None:
+        position = self.position + ahead
+        return self.tokens[position] if position < len(self.tokens) else None
 
     def take(self) -> tuple[str, str]:
         token = self.peek()
@@ -123,12 +124,12 @@ class _Parser:
             return total
         while True:
             token = self.peek()
-            if token is not None and token[0] == "ref":
-                self.take()
+            if token is not None and token[0] == "ref" and self.peek(1) in (("op", ","), ("op", ")")):
+                self.take()  # a reference or range on its own: every cell of it, empty ones as 0
                 for cell in self.cells(token[1]):
                     total += self.lookup(*cell) or Decimal(0)
             else:
-                total += self.expression()
+                total += self.expression()  # SUM(C5+C6, 2*C7)
             separator = self.take()
             if separator == ("op", ")"):
                 return total
@@ -136,20 +137,32 @@ class _Parser:
                 raise FormulaError("SUM 参数有误")
 
     def cells(self, ref: str) -> list[tuple[str, int, int]]:
-        sheet = self.sheet
-        if "!" in ref:
-            sheet_part, ref = ref.rsplit("!", 1)
-            sheet = sheet_part[1:-1].replace("''", "'") if sheet_part.startswith("'") else sheet_part
-        corners = [_CELL.fullmatch(part) for part in ref.split(":")]
-        if any(corner is None for corner in corners):
-            raise FormulaError(f"无法识别的引用 {ref}")
-        points = [(int(c.group(2)), column_index_from_string(c.group(1).upper())) for c in corners if c]
-        (row1, col1), (row2, col2) = points[0], points[-1]
-        rows = range(min(row1, row2), max(row1, row2) + 1)
-        cols = range(min(col1, col2), max(col1, col2) + 1)
-        if len(rows) * len(cols) > MAX_RANGE_CELLS:
-            raise FormulaError(f"区域 {ref} 过大")
-        return [(sheet, row, col) for row in rows for col in cols]
+        return _cells(ref, self.sheet)
+
+
+def _cells(ref: str, sheet: str) -> list[tuple[str, int, int]]:
+    """(sheet, row, column) of every cell a reference or range names; `sheet` unless qualified."""
+    if "!" in ref:
+        sheet_part, ref = ref.rsplit("!", 1)
+        sheet = sheet_part[1:-1].replace("''", "'") if sheet_part.startswith("'") else sheet_part
+    corners = [_CELL.fullmatch(part) for part in ref.split(":")]
+    if any(corner is None for corner in corners):
+        raise FormulaError(f"无法识别的引用 {ref}")
+    points = [(int(c.group(2)), column_index_from_string(c.group(1).upper())) for c in corners if c]
+    (row1, col1), (row2, col2) = points[0], points[-1]
+    rows = range(min(row1, row2), max(row1, row2) + 1)
+    cols = range(min(col1, col2), max(col1, col2) + 1)
+    if len(rows) * len(cols) > MAX_RANGE_CELLS:
+        raise FormulaError(f"区域 {ref} 过大")
+    return [(sheet, row, col) for row in rows for col in cols]
+
+
+def references(formula: str, sheet: str) -> list[tuple[str, int, int]]:
+    """Every cell the formula refers to, ranges expanded, in order (for evaluating dependencies first).
+
+    Raises FormulaError when the formula cannot be read; `evaluate` would raise it too.
+    """
+    return [cell for kind, text in _tokens(formula) if kind == "ref" for cell in _cells(text, sheet)]
 
 
 def evaluate(formula: str, sheet: str, lookup: CellLookup) -> Decimal:

@@ -19,7 +19,7 @@ from checks.labels import normalise_label
 from checks.messages import render
 from checks.records import ListRow, Located, Submission
 from checks.template import FieldSpec, SheetSpec, Template, default_template
-from workbooks.formulas import FormulaError, evaluate
+from workbooks.formulas import FormulaError, evaluate, references
 from workbooks.grid import RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1, open_grid
 from workbooks.values import (
     CellValueError,
@@ -36,6 +36,11 @@ from workbooks.values import (
 )
 
 NOTE_PREFIXES = ("注:", "注：", "说明:", "说明：", "备注:", "填表说明")
+
+
+def is_note(text: str) -> bool:
+    """A note row (`注：…`, `说明：…`), however it is spaced."""
+    return "".join(clean_text(text).split()).startswith(NOTE_PREFIXES)
 
 
 def sha256_of(path: Path) -> str:
@@ -68,8 +73,8 @@ class _WorkbookReader:
     grid: WorkbookGrid
     template: Template
     submission: Submission
-    _evaluating: set[tuple[str, int, int]] = field(default_factory=set)
-    _evaluated: dict[tuple[str, int, int], Decimal | None] = field(default_factory=dict)
+    _evaluated: dict[tuple[str, int, int], Decimal] = field(default_factory=dict)
+    _failed: dict[tuple[str, int, int], str] = field(default_factory=dict)  # formula cell → why not evaluated
 
     # --- findings -------------------------------------------------------------------------------
 
@@ -85,6 +90,11 @@ class _WorkbookReader:
                 actual=None if fields.get("value") is None else str(fields["value"]),
             )
         )
+
+    def report_problem(self, problem: CellValueError, sheet: str, cell: str, label: str) -> None:
+        """A value that does not read as its column's type; the parser's own fields (its `unit`) win."""
+        fields = {"label": label, "unit": self.submission.unit, **problem.fields}
+        self.report(problem.rule, sheet, (cell,), **fields)
 
     # --- cells ----------------------------------------------------------------------------------
 
@@ -103,28 +113,85 @@ class _WorkbookReader:
             raise
 
     def formula_value(self, title: str, row: int, col: int, raw: RawCell) -> Decimal | None:
+        """The value of an uncached formula; the formulas it refers to are evaluated first.
+
+        Dependencies are ordered with an explicit stack, not by recursion, so a long chain of
+        formulas (each adding to the cell below it) cannot exhaust Python's stack; a cycle is
+        a FormulaError ("循环引用") for every formula on it.
+        """
         key = (title, row, col)
-        if key in self._evaluated:
-            return self._evaluated[key]
-        if key in self._evaluating:
-            raise FormulaError("循环引用")
-        self._evaluating.add(key)
+        if key not in self._evaluated and key not in self._failed:
+            for cell in self.dependency_order(key, raw):
+                formula = self.formula_at(cell)
+                try:
+                    self._evaluated[cell] = evaluate(formula or "", cell[0], self.referenced_value)
+                except FormulaError as exc:
+                    self._failed[cell] = str(exc)
+        if key in self._failed:
+            raise FormulaError(self._failed[key])
+        return self._evaluated[key]
+
+    def dependency_order(self, start: tuple[str, int, int], raw: RawCell) -> list[tuple[str, int, int]]:
+        """Uncached formula cells reachable from `start` (itself included), each after those it uses."""
+        order: list[tuple[str, int, int]] = []
+        state: dict[tuple[str, int, int], bool] = {start: False}  # False: on the stack; True: done
+        stack = [(start, iter(self.formula_dependencies(start, raw.formula or "")))]
+        while stack:
+            key, pending = stack[-1]
+            following = next(pending, None)
+            if following is None:
+                stack.pop()
+                state[key] = True
+                order.append(key)
+                continue
+            if following in self._evaluated or following in self._failed or state.get(following):
+                continue
+            if following in state:  # on the stack: a circular reference
+                for cycle_key, _ in stack[next(i for i, (k, _) in enumerate(stack) if k == following) :]:
+                    self._failed[cycle_key] = "循环引用"
+                continue
+            state[following] = False
+            stack.append((following, iter(self.formula_dependencies(following, self.formula_at(following) or ""))))
+        return [key for key in order if key not in self._failed]
+
+    def formula_dependencies(self, key: tuple[str, int, int], formula: str) -> list[tuple[str, int, int]]:
+        """The uncached formula cells (merged ranges resolved) a formula refers to."""
         try:
-            value = evaluate(raw.formula or "", title, self.referenced_value)
-        finally:
-            self._evaluating.discard(key)
-        self._evaluated[key] = value
-        return value
+            cells = references(formula, key[0])
+        except FormulaError:
+            return []  # evaluating it reports the error
+        found: dict[tuple[str, int, int], None] = {}
+        for title, row, col in cells:
+            sheet = self.sheet_named(title)
+            if sheet is None:
+                continue
+            anchor = sheet.anchor(row, col)
+            raw = sheet.cells.get(anchor)
+            if raw is not None and raw.formula is not None:
+                found[(sheet.title, *anchor)] = None
+        return list(found)
+
+    def formula_at(self, key: tuple[str, int, int]) -> str | None:
+        sheet = self.sheet_named(key[0])
+        raw = sheet.cells.get((key[1], key[2])) if sheet is not None else None
+        return raw.formula if raw is not None else None
+
+    def sheet_named(self, title: str) -> SheetGrid | None:
+        """A sheet by the title a formula uses; like a spreadsheet, case does not matter."""
+        sheet = self.grid.sheet(title)
+        if sheet is None:
+            sheet = next((s for s in self.grid.sheets if s.title.casefold() == title.casefold()), None)
+        return sheet
 
     def referenced_value(self, title: str, row: int, col: int) -> Decimal | None:
-        sheet = self.grid.sheet(title)
+        sheet = self.sheet_named(title)
         if sheet is None:
             raise FormulaError(f"引用了不存在的工作表 {title}")
         raw = sheet.get(row, col)
         if raw is None:
             return None
         if raw.formula is not None:
-            return self.formula_value(title, *sheet.anchor(row, col), raw)
+            return self.formula_value(sheet.title, *sheet.anchor(row, col), raw)
         try:
             return (
                 parse_amount(raw.value, self.submission.unit) if isinstance(raw.value, str) else parse_number(raw.value)
@@ -175,38 +242,63 @@ class _WorkbookReader:
     # --- key/value sheets (封面, 自评结果) -------------------------------------------------------
 
     def read_keyvalue(self, key: str, sheet: SheetGrid) -> None:
+        """Labels in columns A–D (several on a row allowed), each with the next non-empty cell to its right."""
         spec = self.template.sheets[key]
         labels = {name: field_key for field_key, f in spec.fields.items() for name in f.spellings()}
         target = self.submission.cover if key == "cover" else self.submission.result
         for row in sheet.rows():
-            for col in range(1, min(spec.label_columns, sheet.max_col) + 1):
-                if sheet.is_merged_follower(row, col):
-                    continue
-                field_key = labels.get(normalise_label(self.text_at(sheet, row, col)))
+            col = 1
+            while col <= min(spec.label_columns, sheet.max_col):
+                field_key = None if sheet.is_merged_follower(row, col) else self.label_key(sheet, row, col, labels)
+                if field_key is None and not sheet.is_merged_follower(row, col):
+                    self.read_inline_pair(sheet, row, col, labels, spec, target)
                 if field_key is None or field_key in target:
+                    col += 1
                     continue
-                target[field_key] = self.keyvalue_value(sheet, row, col, spec.fields[field_key])
-                break
+                located, value_col = self.keyvalue_value(sheet, row, col, spec.fields[field_key], labels)
+                target[field_key] = located
+                col = (value_col or col) + 1
         if key == "cover":
             unit = target.get("unit")
             if unit is not None and isinstance(unit.value, str):
                 self.submission.unit = unit.value
 
-    def keyvalue_value(self, sheet: SheetGrid, row: int, label_col: int, spec: FieldSpec) -> Located:
+    def read_inline_pair(
+        self, sheet: SheetGrid, row: int, col: int, labels: dict[str, str], spec: SheetSpec, target: dict[str, Located]
+    ) -> None:
+        """A label and its value in one cell: `金额单位：元`."""
+        label, colon, value = self.text_at(sheet, row, col).partition(":")
+        field_key = labels.get(normalise_label(label)) if colon else None
+        if field_key is None or field_key in target or not value.strip():
+            return
+        cell = a1(row, col)
+        target[field_key] = Located(
+            self.parse_field(spec.fields[field_key], value.strip(), "General", sheet.title, cell), cell
+        )
+
+    def label_key(self, sheet: SheetGrid, row: int, col: int, labels: dict[str, str]) -> str | None:
+        return labels.get(normalise_label(self.text_at(sheet, row, col)))
+
+    def keyvalue_value(
+        self, sheet: SheetGrid, row: int, label_col: int, spec: FieldSpec, labels: dict[str, str]
+    ) -> tuple[Located, int | None]:
+        """The field's value and the column it was found in (None when the field is blank)."""
         label_anchor = sheet.anchor(row, label_col)
         for col in range(label_col + 1, sheet.max_col + 1):
             if sheet.anchor(row, col) == label_anchor:
                 continue  # still inside the label's own merged range
+            if not sheet.is_merged_follower(row, col) and self.label_key(sheet, row, col, labels) is not None:
+                break  # the next label on the row: this field is blank
             try:
                 raw, number_format = self.value_at(sheet, row, col)
             except FormulaError:
-                return Located(None, a1(row, col))
+                return Located(None, a1(*sheet.anchor(row, col))), col
             if is_not_filled(raw):
                 continue
             cell = a1(*sheet.anchor(row, col))
-            return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell)
+            return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell), col
         # Nothing to the right: point at the cell where the value belongs.
-        return Located(None, a1(row, label_col + 1))
+        return Located(None, a1(row, label_col + 1)), None
 
     def parse_field(self, spec: FieldSpec, raw: Any, number_format: str, sheet: str, cell: str) -> Any:
         try:
@@ -222,7 +314,7 @@ class _WorkbookReader:
                 return parse_amount(raw, self.submission.unit)
             return parse_text(raw)
         except CellValueError as problem:
-            self.report(problem.rule, sheet, (cell,), label=spec.label, unit=self.submission.unit, **problem.fields)
+            self.report_problem(problem, sheet, cell, label=spec.label)
             return None
 
     # --- header rows ----------------------------------------------------------------------------
@@ -262,7 +354,7 @@ class _WorkbookReader:
         unknown: list[tuple[int, str]] = []
         for row in range(header_row + 1, sheet.max_row + 1):
             text = self.text_at(sheet, row, label_col)
-            if not text or text.startswith(NOTE_PREFIXES):
+            if not text or is_note(text):
                 continue
             row_key = labels.get(normalise_label(text))
             if row_key is None:
@@ -294,9 +386,7 @@ class _WorkbookReader:
         try:
             return parse_amount(raw, self.submission.unit)
         except CellValueError as problem:
-            self.report(
-                problem.rule, sheet.title, (a1(row, col),), label=label, unit=self.submission.unit, **problem.fields
-            )
+            self.report_problem(problem, sheet.title, a1(row, col), label=label)
             return None
 
     # --- list sheets (项目支出, 绩效指标) ---------------------------------------------------------
@@ -327,7 +417,7 @@ class _WorkbookReader:
             if not any(self.holds_content(sheet, row, col) for col in columns.values()):
                 break  # the first blank row ends the list
             first_text = next((t for t in texts.values() if t), "")
-            if first_text.startswith(NOTE_PREFIXES):
+            if is_note(first_text):
                 break
             is_total = total_label != "" and any(normalise_label(t) == total_label for t in texts.values())
             values = {
@@ -364,7 +454,7 @@ class _WorkbookReader:
             try:
                 rate = parse_rate(raw, number_format, self.template.tolerances.ambiguous_rate_max)
             except CellValueError as problem:
-                self.report(problem.rule, sheet.title, (cell,), label=spec.label, **problem.fields)
+                self.report_problem(problem, sheet.title, cell, label=spec.label)
                 return Located(None, cell)
             if rate is None:
                 return Located(None, cell)

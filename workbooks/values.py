@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 NOT_FILLED = frozenset({"", "-", "—", "－", "–", "/", "--", "——"})
 UNITS = ("万元", "元")
@@ -57,13 +57,34 @@ def decimals_of(number: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def exact(value: int | float) -> Decimal:
-    """The decimal a spreadsheet shows for a stored number (1160.21, not 1160.2100000000000364)."""
+def plain(number: Decimal) -> Decimal:
+    """The same number without an exponent above zero (`1E+2` → `100`), and no negative zero."""
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        number = number.quantize(Decimal(1))
+    return number + 0 if number.is_zero() else number
+
+
+def exact(value: int | float | Decimal) -> Decimal:
+    """The decimal a spreadsheet shows for a stored number (1160.21, not 1160.2100000000000364).
+
+    A spreadsheet keeps 15 significant digits and shows a float's noise (`0.1 + 0.2`) as `0.3`;
+    so does this. A Decimal (a formula evaluated by budgetflow) is kept as it is.
+    """
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
+    if isinstance(value, Decimal):
+        return plain(value)
     if isinstance(value, int):
         return Decimal(value)
-    return Decimal(repr(value)).normalize() if value == value else Decimal("NaN")
+    if value != value or value in (float("inf"), float("-inf")):
+        return Decimal("NaN")
+    return plain(Decimal(format(value, ".15g")).normalize())
+
+
+def is_number(value: object) -> TypeGuard[int | float | Decimal]:
+    """A stored number (int, float, or an evaluated formula's Decimal), not a boolean."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def _text_number(text: str) -> Decimal | None:
@@ -82,16 +103,16 @@ def parse_amount(value: object, unit: str) -> Decimal | None:
         return None
     if isinstance(value, bool):
         raise CellValueError("format/amount", value=str(value))
-    if isinstance(value, int | float):
+    if is_number(value):
         number = exact(value)
     else:
         text = clean_text(value)
         found_unit = next((u for u in UNITS if text.endswith(u)), None)
         if found_unit is not None:
-            if found_unit != unit:
-                raise CellValueError("format/unit", value=text, found=found_unit, unit=unit)
             text = text[: -len(found_unit)].strip()
         parsed = _text_number(text)
+        if parsed is not None and found_unit not in (None, unit):
+            raise CellValueError("format/unit", value=clean_text(value), found=found_unit, unit=unit)
         if parsed is None:
             raise CellValueError("format/amount", value=clean_text(value))
         number = parsed
@@ -99,7 +120,7 @@ def parse_amount(value: object, unit: str) -> Decimal | None:
         raise CellValueError("format/amount", value=str(value))
     if number < 0:
         raise CellValueError("format/negative", value=str(number))
-    return number
+    return plain(number)
 
 
 def parse_number(value: object) -> Decimal | None:
@@ -108,8 +129,11 @@ def parse_number(value: object) -> Decimal | None:
         return None
     if isinstance(value, bool):
         raise CellValueError("format/number", value=str(value))
-    if isinstance(value, int | float):
-        return exact(value)
+    if is_number(value):
+        number = exact(value)
+        if not number.is_finite():
+            raise CellValueError("format/number", value=str(value))
+        return number
     parsed = _text_number(clean_text(value))
     if parsed is None:
         raise CellValueError("format/number", value=clean_text(value))
@@ -129,11 +153,13 @@ def parse_rate(value: object, number_format: str, ambiguous_max: float) -> Rate 
         return None
     if isinstance(value, bool):
         raise CellValueError("format/rate", value=str(value))
-    if isinstance(value, int | float):
+    if is_number(value):
         number = exact(value)
+        if not number.is_finite():
+            raise CellValueError("format/rate", value=str(value))
         percent_decimals = _format_decimals(number_format, _PERCENT_FORMAT)
         if percent_decimals is not None:
-            return Rate((number * 100).normalize(), percent_decimals)
+            return Rate(plain((number * 100).normalize()), percent_decimals)
         fixed = _format_decimals(number_format, _FIXED_FORMAT)
         decimals = fixed if fixed is not None else decimals_of(number)
         return Rate(number, decimals, ambiguous=0 < number <= Decimal(str(ambiguous_max)))
@@ -156,11 +182,14 @@ def parse_measure(value: object, number_format: str) -> tuple[Decimal | None, in
     """
     if is_not_filled(value):
         return None, None, ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if is_number(value):
         number = exact(value)
+        if not number.is_finite():
+            return None, None, str(value)
         percent_decimals = _format_decimals(number_format, _PERCENT_FORMAT)
         if percent_decimals is not None:
-            return (number * 100).normalize(), percent_decimals, f"{number * 100:f}%"
+            percent = plain((number * 100).normalize())
+            return percent, percent_decimals, f"{percent:.{percent_decimals}f}%"  # as the cell shows it
         fixed = _format_decimals(number_format, _FIXED_FORMAT)
         return number, (fixed if fixed is not None else decimals_of(number)), f"{number:f}"
     text = clean_text(value)
@@ -174,7 +203,7 @@ def parse_measure(value: object, number_format: str) -> tuple[Decimal | None, in
 def parse_year(value: object) -> int | None:
     if is_not_filled(value):
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+    if is_number(value) and float(value).is_integer():
         return int(value)
     match = _YEAR.match(clean_text(value).replace(" ", ""))
     if match is None:
