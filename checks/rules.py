@@ -136,6 +136,29 @@ class Rule(ABC):
             actual=_record_text(actual, unit),
         )
 
+    def mismatch(
+        self,
+        table: Table,
+        index: Any,
+        column: str,
+        cells: list[str | None],
+        stated: float,
+        computed: float,
+        **fields: Any,
+    ) -> Finding:
+        """A stated amount of `column` that differs from the computed one."""
+        return self.finding(
+            table,
+            index,
+            column,
+            cells,
+            expected=Money(computed),
+            actual=Money(stated),
+            difference=Money(abs(stated - computed)),
+            column_label=self.column_label(column),
+            **fields,
+        )
+
     @staticmethod
     def unit_of(table: Table, index: Any) -> str:
         return table.units.get(int(table.value(index, "submission")), "万元")
@@ -286,16 +309,8 @@ class SumRule(Rule):
             table.cell(index, c) for c in part_columns if pd.notna(table.value(index, c))
         ]
         return [
-            self.finding(
-                table,
-                index,
-                variant,
-                cells,
-                expected=Money(computed),
-                actual=Money(stated),
-                difference=Money(abs(stated - computed)),
-                column_label=self.column_label(variant),
-                total_label=self.row_label(self.spec.require("total")),
+            self.mismatch(
+                table, index, variant, cells, stated, computed, total_label=self.row_label(self.spec.require("total"))
             )
         ]
 
@@ -321,18 +336,8 @@ class SumRule(Rule):
         items = values[(values["submission"] == submission) & ~values["is_total"]]
         computed = float(items[column].sum())
         stated = float(table.value(index, column))
-        return [
-            self.finding(
-                table,
-                index,
-                column,
-                [table.cell(index, column), _range(table, items.index, column)],
-                expected=Money(computed),
-                actual=Money(stated),
-                difference=Money(abs(stated - computed)),
-                column_label=self.column_label(column),
-            )
-        ]
+        cells = [table.cell(index, column), _range(table, items.index, column)]
+        return [self.mismatch(table, index, column, cells, stated, computed)]
 
     # over: groups — Σ of a column per group (or over all items) against a fixed total
     def _group_members(self, values: pd.DataFrame, group: str) -> pd.Series:
@@ -513,18 +518,7 @@ class BalanceRule(Rule):
         cells = [table.cell(index, left[0]), table.cell(index, right[0])] + [
             table.cell(index, c) for c in left[1:] + right[1:] if pd.notna(row[c])
         ]
-        return [
-            self.finding(
-                table,
-                index,
-                variant,
-                cells,
-                expected=Money(right_sum),
-                actual=Money(left_sum),
-                difference=Money(abs(left_sum - right_sum)),
-                column_label=self.column_label(variant),
-            )
-        ]
+        return [self.mismatch(table, index, variant, cells, left_sum, right_sum)]
 
 
 class CrossSheetRule(Rule):

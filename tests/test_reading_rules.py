@@ -29,28 +29,9 @@ from workbooks.reader import read_submission
 from workbooks.samples import MESSY, Layout, build_workbook, seed_figures
 
 D = Decimal
-SUMMARY_ROWS = [
-    "inc_general",
-    "inc_fund",
-    "inc_soe",
-    "inc_higher",
-    "inc_service",
-    "inc_business",
-    "inc_affiliate",
-    "inc_other",
-    "inc_total",
-    "exp_basic",
-    "exp_personnel",
-    "exp_public",
-    "exp_project",
-    "exp_higher",
-    "exp_business",
-    "exp_affiliate",
-    "exp_total",
-    "carry_in",
-    "carry_out",
-]
-SUMMARY_ROW = {key: 2 + i for i, key in enumerate(SUMMARY_ROWS)}  # plain layout: row of each key
+SUMMARY_ROW = {
+    key: 2 + i for i, key in enumerate(default_template().sheets["summary"].rows)
+}  # plain layout: row of each key
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -340,14 +340,22 @@ class _WorkbookReader:
 
     # --- grid sheets (收支总表, 三公经费) --------------------------------------------------------
 
-    def read_grid(self, key: str, spec: SheetSpec, sheet: SheetGrid) -> None:
+    def locate_columns(self, key: str, spec: SheetSpec, sheet: SheetGrid) -> tuple[int, int, dict[str, int]] | None:
+        """(header row, label column, column of each declared column), or None after reporting it missing."""
         header = self.find_header(spec, sheet)
         if header is None:
             self.report("required/header", sheet.title, label=spec.label_header, rows=self.template.header_search_rows)
-            return
+            return None
         header_row, columns = header
         label_col = columns.pop("__label__")
         self.submission.column_letters[key] = {k: a1(1, c)[:-1] for k, c in columns.items()}
+        return header_row, label_col, columns
+
+    def read_grid(self, key: str, spec: SheetSpec, sheet: SheetGrid) -> None:
+        located = self.locate_columns(key, spec, sheet)
+        if located is None:
+            return
+        header_row, label_col, columns = located
         labels = {name: row_key for row_key, r in spec.rows.items() for name in r.spellings()}
         target = self.submission.summary if key == "summary" else self.submission.three_public
         seen: dict[str, int] = {}
@@ -398,13 +406,10 @@ class _WorkbookReader:
         return raw is not None and (raw.formula is not None or clean_text(raw.value) != "")
 
     def read_list(self, key: str, spec: SheetSpec, sheet: SheetGrid) -> None:
-        header = self.find_header(spec, sheet)
-        if header is None:
-            self.report("required/header", sheet.title, label=spec.label_header, rows=self.template.header_search_rows)
+        located = self.locate_columns(key, spec, sheet)
+        if located is None:
             return
-        header_row, columns = header
-        columns.pop("__label__")
-        self.submission.column_letters[key] = {k: a1(1, c)[:-1] for k, c in columns.items()}
+        header_row, _, columns = located
         for column_key, column in spec.columns.items():
             if column.required and column_key not in columns:
                 self.report("required/column", sheet.title, label=column.label)
