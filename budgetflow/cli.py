@@ -6,18 +6,24 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from budgetflow.prefect_env import configure_prefect
 from budgetflow.settings import ReaderLimits, Settings
 from checks.findings import FileReport, Finding, Severity, Status
 from checks.template import load_template
 from checks.validate import validate_batch
 from workbooks.reader import read_submission
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from intake.pipeline import IntakeSummary
 
 app = typer.Typer(help="budgetflow: check and load the workbooks that departments submit.", no_args_is_help=True)
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -122,13 +128,186 @@ def validate(
 
 @app.command()
 def samples(
-    directory: Annotated[Path, typer.Argument(help="where to write the sample inbox")] = Path("samples/inbox"),
+    directory: Annotated[
+        Path | None, typer.Argument(help="where to write them (default: $BUDGETFLOW_DATA_DIR/inbox)")
+    ] = None,
 ) -> None:
     """Write the sample workbooks: the seed bureau and five others (one of them unreadable)."""
     from workbooks.samples import write_samples
 
-    for path in write_samples(directory):
+    for path in write_samples(directory or Settings().inbox_dir):
         typer.echo(path)
+
+
+@app.command()
+def run(
+    inbox: Annotated[Path | None, typer.Option(help="inbox folder (default: $BUDGETFLOW_DATA_DIR/inbox)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="files per batch (default: $BUDGETFLOW_BATCH_SIZE)")] = None,
+) -> None:
+    """Run the intake flow once: archive, check and load everything new in the inbox."""
+    settings = Settings()
+    configure_prefect(settings)
+    from flows.intake import intake
+    from intake import progress as run_progress
+
+    console = Console()
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    stages = {
+        "read": bar.add_task("读取", total=0, visible=False),
+        "load": bar.add_task("入库", total=0, visible=False),
+    }
+
+    def show(stage: str, done: int, total: int | None) -> None:
+        if total is not None:
+            bar.update(stages[stage], total=total, visible=True)
+        bar.advance(stages[stage], done)
+
+    run_progress.attach(show)
+    try:
+        with bar:
+            summary = intake(inbox=str(inbox) if inbox else None, batch_size=batch_size)
+    except Exception as exc:  # the flow run has failed (and Prefect recorded why); say it plainly
+        console.print(f"[red]入库运行失败：{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        run_progress.attach(None)
+    print_summary(summary, console)
+
+
+def print_summary(summary: IntakeSummary, console: Console) -> None:
+    table = Table(title=f"入库运行 #{summary.run_id}（{summary.inbox}）", header_style="bold")
+    for column in ("文件", "单位编码", "年度", "版本", "结果", "状态", "错误", "警告"):
+        table.add_column(column, overflow="fold")
+    outcome_text = {"loaded": "已入库", "duplicate": "重复（未再入库）", "skipped": "已由其他运行入库"}
+    for o in summary.outcomes:
+        status = Status(o.status)
+        style = STATUS_STYLE[status]
+        table.add_row(
+            o.file_name,
+            o.bureau_code or "",
+            str(o.fiscal_year or ""),
+            str(o.version or ""),
+            outcome_text.get(o.outcome, o.outcome),
+            f"[{style}]{STATUS_TEXT[status]}[/{style}]",
+            str(o.errors),
+            str(o.warnings),
+        )
+    console.print(table)
+    for o in summary.outcomes:
+        if o.findings:
+            console.print(f"[bold]{o.file_name}[/bold]（{o.bureau_code or '单位不明'}）：")
+        for f in o.findings:
+            where = f"{f.sheet}!{f.cells[0]}" if f.sheet and f.cells else (f.sheet or "")
+            level = "[red]错误[/red]" if f.severity is Severity.ERROR else "[yellow]警告[/yellow]"
+            console.print(f"  {level} {f.rule} {where} {f.message}", highlight=False)
+    console.print(
+        f"收件箱 {summary.files_seen} 个文件；入库 {summary.count('loaded')}，重复 {summary.count('duplicate')}；"
+        f"通过 {summary.status_count('passed')}，有警告 {summary.status_count('warnings')}，"
+        f"未通过 {summary.status_count('failed')}，无法读取 {summary.status_count('unreadable')}"
+    )
+
+
+def _engine() -> Engine:
+    from models.database import engine_for, upgrade
+
+    settings = Settings()
+    url = settings.database_url_value()
+    upgrade(url)
+    return engine_for(url)
+
+
+@app.command("submissions")
+def list_submissions(
+    year: Annotated[int | None, typer.Option(help="fiscal year")] = None,
+    bureau: Annotated[str | None, typer.Option(help="bureau code")] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", help="superseded versions too")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List loaded submissions (current versions unless --all-versions)."""
+    from models.store import list_submissions as query
+
+    rows = query(_engine(), year=year, bureau=bureau, all_versions=all_versions)
+    documents = [
+        {
+            "id": s.id,
+            "bureau_code": s.bureau_code,
+            "bureau_name": s.bureau_name,
+            "fiscal_year": s.fiscal_year,
+            "version": s.version,
+            "file": s.file_name,
+            "sha256": s.sha256,
+            "status": s.status,
+            "current": s.is_current,
+            "errors": s.error_count,
+            "warnings": s.warning_count,
+            "received_at": s.received_at.isoformat(),
+        }
+        for s in rows
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(documents, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(header_style="bold")
+    for column in ("编号", "单位编码", "单位名称", "年度", "版本", "当前", "状态", "错误", "警告", "文件", "sha256"):
+        table.add_column(column, overflow="fold")
+    for d in documents:
+        status = Status(str(d["status"]))
+        style = STATUS_STYLE[status]
+        table.add_row(
+            str(d["id"]),
+            str(d["bureau_code"] or ""),
+            str(d["bureau_name"] or ""),
+            str(d["fiscal_year"] or ""),
+            str(d["version"] or ""),
+            "是" if d["current"] else "",
+            f"[{style}]{STATUS_TEXT[status]}[/{style}]",
+            str(d["errors"]),
+            str(d["warnings"]),
+            str(d["file"]),
+            str(d["sha256"])[:12],
+        )
+    Console().print(table)
+
+
+@app.command()
+def show(submission: Annotated[str, typer.Argument(help="submission id, or the start of its sha256")]) -> None:
+    """Show the findings of one loaded submission."""
+    from models.store import find_submission, report_of
+
+    engine = _engine()
+    found = find_submission(engine, submission)
+    if found is None:
+        typer.echo(f"没有找到提交 {submission}（用编号或 sha256 的前 6 位以上）", err=True)
+        raise typer.Exit(2)
+    console = Console()
+    console.print(
+        f"提交 #{found.id}  {found.bureau_name or ''} {found.fiscal_year or ''} 第 {found.version or '-'} 版"
+        f"{'（当前）' if found.is_current else ''}  收到 {found.received_at:%Y-%m-%d %H:%M}"
+    )
+    print_reports([report_of(engine, found)], console)
+
+
+db = typer.Typer(help="Database administration.", no_args_is_help=True)
+app.add_typer(db, name="db")
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    from sqlalchemy.engine import make_url
+
+    from models.database import upgrade
+
+    url = Settings().database_url_value()
+    upgrade(url)
+    typer.echo(f"数据库已是最新结构：{make_url(url).render_as_string(hide_password=True)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -24,6 +26,31 @@ class ReaderLimits(BaseSettings):
 
 
 class Settings(BaseSettings):
+    """Where budgetflow keeps its state and which database it loads into."""
+
     model_config = SettingsConfigDict(env_prefix="BUDGETFLOW_", frozen=True)
 
+    data_dir: Path = Field(default=Path("var"), description="all local state: database, archive, reports, outbox")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default a SQLite file in the data directory. PostgreSQL: "
+        "postgresql+psycopg://user:password@host:5432/budgetflow",
+    )
     template: str = Field(default="spec-v1", description="bundled template name or path to a YAML file")
+    batch_size: int = Field(default=500, ge=1, description="files read, checked and loaded per batch")
+    read_workers: int = Field(default=0, ge=0, description="reader processes per batch; 0 = one per CPU core")
+    db_retries: int = Field(default=3, ge=0, description="retries of the database task")
+    db_retry_delay_seconds: float = Field(default=10.0, ge=0, description="first retry delay; doubles each time")
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.data_dir / "inbox"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    def database_url_value(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'budgetflow.db').resolve()}"

@@ -1,0 +1,25 @@
+"""Prefect's environment for budgetflow's own commands: set before Prefect is imported."""
+
+from __future__ import annotations
+
+import os
+
+from budgetflow.settings import Settings
+
+
+def configure_prefect(settings: Settings, *, quiet: bool = True) -> None:
+    """Defaults only — an operator's own PREFECT_* variables always win.
+
+    Without PREFECT_API_URL, flows run against a temporary local server whose history is kept in
+    `$BUDGETFLOW_DATA_DIR/prefect` (browse it with `PREFECT_HOME=var/prefect prefect server start`).
+    There is no internet here, so telemetry is off.
+    """
+    defaults = {
+        "PREFECT_HOME": str((settings.data_dir / "prefect").resolve()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+    }
+    if quiet:  # the command line draws its own progress; Prefect's INFO lines would bury it
+        defaults["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)

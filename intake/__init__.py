@@ -1,0 +1,1 @@
+"""The intake: inbox → archive → read → check → load, as plain functions the Prefect flow wires up."""

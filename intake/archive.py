@@ -1,0 +1,95 @@
+"""The inbox and the archive: the file-system adapter of the intake.
+
+Every received file is copied into a content-addressed archive (`archive/ab/abcdef…`, by sha256)
+before anything else happens, and leaves the inbox only once it is archived and recorded. The copy
+is written to a temporary name, flushed to disk and renamed into place, so a crash never leaves a
+half-written archive file under a real name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbooks.reader import sha256_of
+
+SKIPPED_PREFIXES = (".", "~$")  # hidden files, and the lock files Excel leaves beside open workbooks
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFile:
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedFile:
+    """A file of the inbox, hashed and safely in the archive."""
+
+    source: InboxFile
+    sha256: str
+    archive_path: Path
+
+    @property
+    def file_name(self) -> str:
+        return self.source.path.name
+
+    @property
+    def claim_key(self) -> str:
+        """What identifies this delivery: the same bytes under the same name at the same time."""
+        return f"{self.sha256}:{self.source.size}:{self.source.mtime_ns}:{self.file_name}"[:160]
+
+
+def discover(inbox: Path) -> list[InboxFile]:
+    """The files waiting in the inbox (not sub-folders, hidden files or Excel lock files), by name."""
+    if not inbox.is_dir():
+        return []
+    found = []
+    for entry in sorted(os.scandir(inbox), key=lambda e: e.name):
+        if entry.name.startswith(SKIPPED_PREFIXES) or not entry.is_file(follow_symlinks=False):
+            continue
+        stat = entry.stat(follow_symlinks=False)
+        found.append(InboxFile(Path(entry.path), stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def archive_path_for(archive_dir: Path, sha256: str) -> Path:
+    return archive_dir / sha256[:2] / sha256
+
+
+def archive_file(source: InboxFile, archive_dir: Path) -> ArchivedFile | None:
+    """Hash the file and copy it into the archive; None when it vanished (another run took it)."""
+    try:
+        sha256 = sha256_of(source.path)
+    except FileNotFoundError:
+        return None
+    target = archive_path_for(archive_dir, sha256)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{sha256}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(source.path, temporary)
+        except FileNotFoundError:
+            temporary.unlink(missing_ok=True)
+            return None
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        if sha256_of(temporary) != sha256:  # the file changed while it was copied: take it next run
+            temporary.unlink(missing_ok=True)
+            return None
+        temporary.replace(target)
+    return ArchivedFile(source, sha256, target)
+
+
+def archive_files(files: list[InboxFile], archive_dir: Path) -> list[ArchivedFile]:
+    archived = (archive_file(f, archive_dir) for f in files)
+    return [a for a in archived if a is not None]
+
+
+def remove_from_inbox(files: list[ArchivedFile]) -> None:
+    """Delete inbox files that are archived and recorded; a file already gone is fine."""
+    for archived in files:
+        archived.source.path.unlink(missing_ok=True)

@@ -1,0 +1,482 @@
+"""Loading submissions into the database exactly once, and reading them back.
+
+Exactly once rests on the database, not on locks of our own: a receipt's `claim_key` is unique (a
+delivery is taken by one run), a submission's `sha256` is unique (the same bytes load once), and
+`(bureau, year, version)` is unique (versions never collide). Each submission loads in one
+transaction — its row, typed rows, findings and the receipt's new state, or nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from checks.findings import FileReport, Finding, Severity
+from checks.records import ListRow, Located
+from checks.records import Submission as ReadSubmission
+from models.database import session_scope
+from models.tables import (
+    Bureau,
+    FindingRecord,
+    Indicator,
+    IntakeRun,
+    Project,
+    Receipt,
+    SelfEvaluation,
+    Submission,
+    SummaryLine,
+    ThreePublicLine,
+    utcnow,
+)
+
+LOAD_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A file to record: archived, hashed, named as it arrived."""
+
+    claim_key: str
+    sha256: str
+    file_name: str
+    size: int
+    archive_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedReceipt:
+    id: int
+    sha256: str
+    file_name: str
+    size: int
+    archive_path: str
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOutcome:
+    """What became of one receipt: `loaded`, `duplicate` (same bytes as an earlier submission) or
+    `skipped` (another run loaded it meanwhile)."""
+
+    receipt_id: int
+    file_name: str
+    outcome: str
+    submission_id: int | None
+    bureau_code: str | None
+    fiscal_year: int | None
+    version: int | None
+    status: str
+    errors: int
+    warnings: int
+    findings: tuple[Finding, ...] = ()
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+def start_run(engine: Engine, inbox: str, flow_run_id: str | None) -> int:
+    with session_scope(engine) as session:
+        run = IntakeRun(inbox=inbox, flow_run_id=flow_run_id)
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        return run.id
+
+
+def finish_run(engine: Engine, run_id: int, files_seen: int, outcomes: Sequence[LoadOutcome]) -> None:
+    loaded = [o for o in outcomes if o.outcome == "loaded"]
+    with session_scope(engine) as session:
+        session.execute(
+            update(IntakeRun)
+            .where(col(IntakeRun.id) == run_id)
+            .values(
+                finished_at=utcnow(),
+                files_seen=files_seen,
+                received=len(outcomes),
+                loaded=len(loaded),
+                duplicates=sum(o.outcome == "duplicate" for o in outcomes),
+                passed=sum(o.status == "passed" for o in loaded),
+                warnings=sum(o.status == "warnings" for o in loaded),
+                failed=sum(o.status == "failed" for o in loaded),
+                unreadable=sum(o.status == "unreadable" for o in loaded),
+            )
+        )
+
+
+# --- receipts -------------------------------------------------------------------------------------
+
+
+def _insert_ignoring_conflicts(engine: Engine, table: Any) -> Any:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def record_receipts(engine: Engine, run_id: int, deliveries: Sequence[Delivery]) -> list[ClaimedReceipt]:
+    """Record each delivery once; returns the ones this run claimed (a concurrent run claims the rest)."""
+    if not deliveries:
+        return []
+    rows = [
+        {
+            "claim_key": d.claim_key,
+            "sha256": d.sha256,
+            "file_name": d.file_name,
+            "size": d.size,
+            "received_at": utcnow(),
+            "state": "received",
+            "run_id": run_id,
+        }
+        for d in deliveries
+    ]
+    paths = {d.claim_key: d.archive_path for d in deliveries}
+    statement = _insert_ignoring_conflicts(engine, Receipt).returning(
+        Receipt.id, Receipt.claim_key, Receipt.sha256, Receipt.file_name, Receipt.size, Receipt.received_at
+    )
+    with session_scope(engine) as session:
+        claimed = session.execute(statement, rows).all()  # only the rows this run inserted come back
+    return sorted(
+        (ClaimedReceipt(r.id, r.sha256, r.file_name, r.size, paths[r.claim_key], r.received_at) for r in claimed),
+        key=lambda receipt: receipt.id,
+    )
+
+
+def pending_receipts(engine: Engine, run_id: int, archive_path_of: Any) -> list[ClaimedReceipt]:
+    """Receipts of earlier runs that were archived but never loaded (the run died or the database was down)."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Receipt)
+            .where(col(Receipt.state) == "received", col(Receipt.run_id) != run_id)
+            .order_by(col(Receipt.id))
+        ).scalars()
+        return [
+            ClaimedReceipt(r.id or 0, r.sha256, r.file_name, r.size, str(archive_path_of(r.sha256)), r.received_at)
+            for r in rows
+        ]
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def load(engine: Engine, run_id: int, receipt: ClaimedReceipt, read: ReadSubmission, report: FileReport) -> LoadOutcome:
+    """Load one submission in one transaction; retried when a concurrent run took the same version."""
+    for attempt in range(LOAD_ATTEMPTS):
+        try:
+            with session_scope(engine) as session:
+                return _load(session, engine, run_id, receipt, read, report)
+        except IntegrityError:
+            if attempt == LOAD_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _lock_receipt(session: Session, engine: Engine, receipt_id: int) -> Receipt | None:
+    statement = select(Receipt).where(col(Receipt.id) == receipt_id)
+    if engine.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    return session.execute(statement).scalar_one_or_none()
+
+
+def _outcome(
+    receipt: ClaimedReceipt, outcome: str, submission: Submission, findings: Sequence[Finding] = ()
+) -> LoadOutcome:
+    return LoadOutcome(
+        receipt.id,
+        receipt.file_name,
+        outcome,
+        submission.id,
+        submission.bureau_code,
+        submission.fiscal_year,
+        submission.version,
+        submission.status,
+        submission.error_count,
+        submission.warning_count,
+        tuple(findings),
+    )
+
+
+def _load(
+    session: Session, engine: Engine, run_id: int, receipt: ClaimedReceipt, read: ReadSubmission, report: FileReport
+) -> LoadOutcome:
+    row = _lock_receipt(session, engine, receipt.id)
+    if row is None or row.state != "received":  # another run finished this receipt meanwhile
+        existing = session.get(Submission, row.submission_id) if row and row.submission_id else None
+        if existing is None:
+            raise LookupError(f"receipt {receipt.id} is gone")
+        return _outcome(receipt, "skipped", existing)
+    earlier = session.execute(select(Submission).where(col(Submission.sha256) == receipt.sha256)).scalar_one_or_none()
+    if earlier is not None:
+        row.state, row.submission_id = "duplicate", earlier.id
+        return _outcome(receipt, "duplicate", earlier)
+
+    bureau_code = _bureau(session, engine, read) if report.status != "unreadable" else None
+    version, previous = _next_version(session, bureau_code, read.fiscal_year)
+    cover = {key: located.value for key, located in read.cover.items()}
+    submission = Submission(
+        sha256=receipt.sha256,
+        bureau_code=bureau_code,
+        fiscal_year=read.fiscal_year,
+        version=version,
+        file_name=receipt.file_name,
+        size=receipt.size,
+        archive_path=receipt.archive_path,
+        status=str(report.status),
+        is_current=version is not None,
+        error_count=report.errors,
+        warning_count=report.warnings,
+        template=read.template,
+        unit=read.unit if report.status != "unreadable" else None,
+        bureau_name=_text(cover.get("bureau_name"), 200),
+        contact=_text(cover.get("contact"), 100),
+        phone=_text(cover.get("phone"), 100),
+        email=_text(cover.get("email"), 254),
+        submitted_on=cover.get("submitted_on") if isinstance(cover.get("submitted_on"), dt.date) else None,
+        received_at=receipt.received_at,
+        supersedes_id=previous.id if previous else None,
+        run_id=run_id,
+    )
+    if previous is not None:
+        previous.is_current = False
+        session.add(previous)
+        session.flush()  # one current version at a time, also inside this transaction
+    session.add(submission)
+    session.flush()
+    assert submission.id is not None
+    _insert_rows(session, submission.id, read)
+    _insert_findings(session, submission.id, report.findings)
+    row.state, row.submission_id = "loaded", submission.id
+    return _outcome(receipt, "loaded", submission, report.findings)
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return str(value)[:limit] if value not in (None, "") else None
+
+
+def _bureau(session: Session, engine: Engine, read: ReadSubmission) -> str | None:
+    """Upsert the bureau of the cover and lock it, so its versions are numbered one load at a time."""
+    code = read.bureau_code
+    if not code or len(code) > 20:
+        return None
+    cover = {key: located.value for key, located in read.cover.items()}
+    values = {
+        "code": code,
+        "name": _text(cover.get("bureau_name"), 200) or code,
+        "parent": _text(cover.get("parent"), 200),
+        "email": _text(cover.get("email"), 254),
+        "first_seen": utcnow(),
+        "last_seen": utcnow(),
+    }
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Bureau).values(values)
+    changed = {k: statement.excluded[k] for k in ("name", "parent", "email", "last_seen")}
+    session.execute(statement.on_conflict_do_update(index_elements=["code"], set_=changed))
+    if engine.dialect.name == "postgresql":
+        session.execute(select(col(Bureau.code)).where(col(Bureau.code) == code).with_for_update())
+    return code
+
+
+def _next_version(
+    session: Session, bureau_code: str | None, fiscal_year: int | None
+) -> tuple[int | None, Submission | None]:
+    if bureau_code is None or fiscal_year is None:
+        return None, None
+    newest = session.execute(
+        select(func.max(Submission.version)).where(
+            col(Submission.bureau_code) == bureau_code, col(Submission.fiscal_year) == fiscal_year
+        )
+    ).scalar_one()
+    previous = session.execute(
+        select(Submission).where(
+            col(Submission.bureau_code) == bureau_code,
+            col(Submission.fiscal_year) == fiscal_year,
+            col(Submission.is_current).is_(True),
+        )
+    ).scalar_one_or_none()
+    return (newest or 0) + 1, previous
+
+
+def _wan(read: ReadSubmission, located: Located | None) -> Decimal | None:
+    value = located.value if located else None
+    return read.to_wan(value) if isinstance(value, Decimal) else None
+
+
+def _cells(values: dict[str, Located]) -> dict[str, str]:
+    return {key: located.cell for key, located in values.items() if located.cell}
+
+
+def _insert_rows(session: Session, submission_id: int, read: ReadSubmission) -> None:
+    """Every typed row of the submission, in bulk."""
+    for table, grid, sheet_key in (
+        (SummaryLine, read.summary, "summary"),
+        (ThreePublicLine, read.three_public, "three_public"),
+    ):
+        rows = [
+            {
+                "submission_id": submission_id,
+                "line": line,
+                "column": column,
+                "amount": _wan(read, located),
+                "sheet": read.sheets.get(sheet_key, ""),
+                "cell": located.cell,
+            }
+            for (line, column), located in grid.items()
+        ]
+        _insert_many(session, table, rows)
+    _insert_many(session, Project, [_project(submission_id, read, item) for item in read.projects])
+    _insert_many(session, Indicator, [_indicator(submission_id, read, item) for item in read.indicators])
+    if read.result and "result" in read.sheets:
+        evaluation = {
+            "submission_id": submission_id,
+            "execution_score": _number(read.result.get("execution_score")),
+            "total": _number(read.result.get("total")),
+            "grade": _text(read.result["grade"].value if "grade" in read.result else None, 10),
+            "sheet": read.sheets["result"],
+            "cells": _cells(read.result),
+        }
+        _insert_many(session, SelfEvaluation, [evaluation])
+
+
+def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(table), rows)
+
+
+def _number(located: Located | None) -> Decimal | None:
+    value = located.value if located else None
+    return value if isinstance(value, Decimal) else None
+
+
+def _project(submission_id: int, read: ReadSubmission, item: ListRow) -> dict[str, Any]:
+    values = item.values
+    rate = values.get("rate")
+    return {
+        "submission_id": submission_id,
+        "row": item.row,
+        "is_total": item.is_total,
+        "name": _text(item.value("name"), 500),
+        "budget_initial": _wan(read, values.get("budget_initial")),
+        "budget_full": _wan(read, values.get("budget_full")),
+        "actual": _wan(read, values.get("actual")),
+        "rate": _number(rate),
+        "rate_decimals": rate.decimals if rate else None,
+        "source": _text(item.value("source"), 200),
+        "note": _text(item.value("note"), 1000),
+        "sheet": read.sheets.get("projects", ""),
+        "cells": _cells(values),
+    }
+
+
+def _indicator(submission_id: int, read: ReadSubmission, item: ListRow) -> dict[str, Any]:
+    values = item.values
+    target, result = values.get("target"), values.get("result")
+    return {
+        "submission_id": submission_id,
+        "row": item.row,
+        **{key: _text(item.value(key), limit) for key, limit in _INDICATOR_TEXT.items()},
+        "target": _number(target),
+        "target_text": _text(target.text if target else None, 200),
+        "result": _number(result),
+        "result_text": _text(result.text if result else None, 200),
+        **{key: _number(values.get(key)) for key in ("weight", "score", "numerator", "denominator")},
+        "sheet": read.sheets.get("indicators", ""),
+        "cells": _cells(values),
+    }
+
+
+_INDICATOR_TEXT = {"level1": 100, "level2": 100, "name": 500, "nature": 10, "unit": 40, "analysis": 2000}
+
+
+def _insert_findings(session: Session, submission_id: int, findings: Iterable[Finding]) -> None:
+    rows = [
+        {
+            "submission_id": submission_id,
+            "position": position,
+            "rule": f.rule,
+            "severity": str(f.severity),
+            "sheet": f.sheet,
+            "cells": list(f.cells),
+            "message": f.message,
+            "expected": f.expected,
+            "actual": f.actual,
+        }
+        for position, f in enumerate(findings)
+    ]
+    _insert_many(session, FindingRecord, rows)
+
+
+# --- reading back ---------------------------------------------------------------------------------
+
+
+def list_submissions(
+    engine: Engine, *, year: int | None = None, bureau: str | None = None, all_versions: bool = False
+) -> list[Submission]:
+    """Submissions by bureau, year and version; only current ones (and unattributed files) unless asked."""
+    statement = select(Submission)
+    if year is not None:
+        statement = statement.where(col(Submission.fiscal_year) == year)
+    if bureau is not None:
+        statement = statement.where(col(Submission.bureau_code) == bureau)
+    if not all_versions:
+        statement = statement.where(col(Submission.is_current).is_(True) | col(Submission.version).is_(None))
+    statement = statement.order_by(
+        col(Submission.bureau_code).is_(None),
+        col(Submission.bureau_code),
+        col(Submission.fiscal_year),
+        col(Submission.version),
+        col(Submission.id),
+    )
+    with Session(engine) as session:
+        return list(session.execute(statement).scalars())
+
+
+def find_submission(engine: Engine, ident: str) -> Submission | None:
+    """A submission by id, or by a unique prefix of its sha256 (at least 6 characters)."""
+    with Session(engine) as session:
+        if ident.isdigit() and len(ident) < 12:
+            found = session.get(Submission, int(ident))
+            if found is not None:
+                return found
+        if len(ident) < 6:
+            return None
+        matches = list(
+            session.execute(
+                select(Submission).where(col(Submission.sha256).startswith(ident.lower())).limit(2)
+            ).scalars()
+        )
+        return matches[0] if len(matches) == 1 else None
+
+
+def report_of(engine: Engine, submission: Submission) -> FileReport:
+    """The submission's findings as the report validation gave."""
+    with Session(engine) as session:
+        records = session.execute(
+            select(FindingRecord)
+            .where(col(FindingRecord.submission_id) == submission.id)
+            .order_by(col(FindingRecord.position))
+        ).scalars()
+        findings = [
+            Finding(
+                rule=r.rule,
+                severity=Severity(r.severity),
+                message=r.message,
+                sheet=r.sheet,
+                cells=tuple(r.cells),
+                expected=r.expected,
+                actual=r.actual,
+            )
+            for r in records
+        ]
+    return FileReport(
+        file=submission.file_name,
+        sha256=submission.sha256,
+        findings=findings,
+        unreadable=submission.status == "unreadable",
+        bureau_code=submission.bureau_code,
+        fiscal_year=submission.fiscal_year,
+    )

@@ -1,0 +1,212 @@
+"""The database tables (SQLModel), `XBase` / `X(table=True)` families as in SQLModel's docs.
+
+Money is `ExactDecimal` (NUMERIC; decimal text on SQLite), in 万元. Every typed row keeps the sheet
+and A1 cells it was read from. Submissions are never updated in place except for `is_current`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import ExactDecimal
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def money(**kwargs: Any) -> Any:
+    return Field(default=None, sa_type=ExactDecimal, **kwargs)
+
+
+def cells() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class BureauBase(SQLModel):
+    code: str = Field(primary_key=True, max_length=20)
+    name: str = Field(max_length=200)
+    parent: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+
+
+class Bureau(BureauBase, table=True):
+    __tablename__ = "bureau"
+    first_seen: dt.datetime = Field(default_factory=utcnow)
+    last_seen: dt.datetime = Field(default_factory=utcnow)
+
+
+class IntakeRunBase(SQLModel):
+    flow_run_id: str | None = Field(default=None, max_length=64, index=True)
+    inbox: str = Field(max_length=1000)
+    started_at: dt.datetime = Field(default_factory=utcnow)
+    finished_at: dt.datetime | None = None
+    files_seen: int = 0
+    received: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    passed: int = 0
+    warnings: int = 0
+    failed: int = 0
+    unreadable: int = 0
+
+
+class IntakeRun(IntakeRunBase, table=True):
+    __tablename__ = "intake_run"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ReceiptBase(SQLModel):
+    """One file taken from the inbox. `claim_key` makes taking it exactly-once across concurrent runs."""
+
+    claim_key: str = Field(max_length=160, unique=True)
+    sha256: str = Field(max_length=64, index=True)
+    file_name: str = Field(max_length=500)
+    size: int
+    received_at: dt.datetime = Field(default_factory=utcnow)
+    state: str = Field(default="received", max_length=20, index=True)  # received, loaded, duplicate
+
+
+class Receipt(ReceiptBase, table=True):
+    __tablename__ = "receipt"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(default=None, foreign_key="intake_run.id")
+    submission_id: int | None = Field(default=None, foreign_key="submission.id")
+
+
+class SubmissionBase(SQLModel):
+    sha256: str = Field(max_length=64, unique=True)
+    bureau_code: str | None = Field(default=None, foreign_key="bureau.code", max_length=20)
+    fiscal_year: int | None = None
+    version: int | None = None
+    file_name: str = Field(max_length=500)
+    size: int
+    archive_path: str = Field(max_length=1000)
+    status: str = Field(max_length=20, index=True)  # passed, warnings, failed, unreadable
+    is_current: bool = Field(default=False, index=True)
+    error_count: int = 0
+    warning_count: int = 0
+    template: str = Field(max_length=100)
+    unit: str | None = Field(default=None, max_length=4)
+    bureau_name: str | None = Field(default=None, max_length=200)
+    contact: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254)
+    submitted_on: dt.date | None = None
+    received_at: dt.datetime = Field(default_factory=utcnow)
+    processed_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Submission(SubmissionBase, table=True):
+    __tablename__ = "submission"
+    __table_args__ = (
+        UniqueConstraint("bureau_code", "fiscal_year", "version", name="uq_submission_version"),
+        Index("ix_submission_bureau_year", "bureau_code", "fiscal_year"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    supersedes_id: int | None = Field(default=None, foreign_key="submission.id")
+    run_id: int | None = Field(default=None, foreign_key="intake_run.id")
+
+
+class AmountLineBase(SQLModel):
+    """One amount of a grid sheet (收支总表, 三公经费): a row key × a column key."""
+
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    line: str = Field(max_length=40)
+    column: str = Field(max_length=40)
+    amount: Decimal | None = money()
+    sheet: str = Field(max_length=100)
+    cell: str | None = Field(default=None, max_length=12)
+
+
+class SummaryLine(AmountLineBase, table=True):
+    __tablename__ = "summary_line"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ThreePublicLine(AmountLineBase, table=True):
+    __tablename__ = "three_public_line"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ProjectBase(SQLModel):
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    row: int
+    is_total: bool = False
+    name: str | None = Field(default=None, max_length=500)
+    budget_initial: Decimal | None = money()
+    budget_full: Decimal | None = money()
+    actual: Decimal | None = money()
+    rate: Decimal | None = money()  # percent points as stated
+    rate_decimals: int | None = None
+    source: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, max_length=1000)
+    sheet: str = Field(max_length=100)
+
+
+class Project(ProjectBase, table=True):
+    __tablename__ = "project"
+    id: int | None = Field(default=None, primary_key=True)
+    cells: dict[str, str] = cells()
+
+
+class IndicatorBase(SQLModel):
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    row: int
+    level1: str | None = Field(default=None, max_length=100)
+    level2: str | None = Field(default=None, max_length=100)
+    name: str | None = Field(default=None, max_length=500)
+    nature: str | None = Field(default=None, max_length=10)
+    target: Decimal | None = money()
+    target_text: str | None = Field(default=None, max_length=200)
+    result: Decimal | None = money()
+    result_text: str | None = Field(default=None, max_length=200)
+    unit: str | None = Field(default=None, max_length=40)
+    weight: Decimal | None = money()
+    score: Decimal | None = money()
+    analysis: str | None = Field(default=None, max_length=2000)
+    numerator: Decimal | None = money()
+    denominator: Decimal | None = money()
+    sheet: str = Field(max_length=100)
+
+
+class Indicator(IndicatorBase, table=True):
+    __tablename__ = "indicator"
+    id: int | None = Field(default=None, primary_key=True)
+    cells: dict[str, str] = cells()
+
+
+class SelfEvaluationBase(SQLModel):
+    submission_id: int = Field(foreign_key="submission.id", unique=True)
+    execution_score: Decimal | None = money()
+    total: Decimal | None = money()
+    grade: str | None = Field(default=None, max_length=10)
+    sheet: str = Field(max_length=100)
+
+
+class SelfEvaluation(SelfEvaluationBase, table=True):
+    __tablename__ = "self_evaluation"
+    id: int | None = Field(default=None, primary_key=True)
+    cells: dict[str, str] = cells()
+
+
+class FindingRecordBase(SQLModel):
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    position: int
+    rule: str = Field(max_length=60, index=True)
+    severity: str = Field(max_length=10)
+    sheet: str | None = Field(default=None, max_length=100)
+    message: str
+    expected: str | None = Field(default=None, max_length=100)
+    actual: str | None = Field(default=None, max_length=200)
+
+
+class FindingRecord(FindingRecordBase, table=True):
+    __tablename__ = "finding"
+    id: int | None = Field(default=None, primary_key=True)
+    cells: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,36 @@
+"""Column types: money stays an exact decimal in every database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Dialect, Numeric, String
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """NUMERIC(28, 10) where the database has it; decimal text in SQLite, whose NUMERIC is a float."""
+
+    impl = Numeric(28, 10)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(28, 10, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"money must be a Decimal, not {type(value).__name__}")
+        return format(value, "f") if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        number = Decimal(value).normalize()
+        exponent = number.as_tuple().exponent
+        # PostgreSQL pads to the column's scale; give back the digits as submitted (100, not 1E+2).
+        return number.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else number
