@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,12 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 BATCH_SIZE = 500
 STATUS_STYLE = {Status.PASSED: "green", Status.WARNINGS: "yellow", Status.FAILED: "red", Status.UNREADABLE: "magenta"}
 STATUS_TEXT = {Status.PASSED: "通过", Status.WARNINGS: "有警告", Status.FAILED: "未通过", Status.UNREADABLE: "无法读取"}
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console as wide as the terminal, or 160 columns when piped (tables of Chinese text wrap badly at 80)."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal or "COLUMNS" in os.environ else Console(stderr=stderr, width=160)
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -114,7 +121,7 @@ def validate(
     if not expanded:
         typer.echo("没有要校验的文件", err=True)
         raise typer.Exit(2)
-    console = Console(stderr=as_json)
+    console = make_console(stderr=as_json)
     reports = validate_files(expanded, settings, console)
     if as_json:
         documents = [r.to_dict() for r in reports]
@@ -150,7 +157,7 @@ def run(
     from flows.intake import intake
     from intake import progress as run_progress
 
-    console = Console()
+    console = make_console()
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -273,7 +280,7 @@ def list_submissions(
             str(d["file"]),
             str(d["sha256"])[:12],
         )
-    Console().print(table)
+    make_console().print(table)
 
 
 @app.command()
@@ -286,7 +293,7 @@ def show(submission: Annotated[str, typer.Argument(help="submission id, or the s
     if found is None:
         typer.echo(f"没有找到提交 {submission}（用编号或 sha256 的前 6 位以上）", err=True)
         raise typer.Exit(2)
-    console = Console()
+    console = make_console()
     console.print(
         f"提交 #{found.id}  {found.bureau_name or ''} {found.fiscal_year or ''} 第 {found.version or '-'} 版"
         f"{'（当前）' if found.is_current else ''}  收到 {found.received_at:%Y-%m-%d %H:%M}"

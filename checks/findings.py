@@ -8,7 +8,7 @@ values as exact text so machines can assert on them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
@@ -111,8 +111,12 @@ class FileReport:
 
 def format_number(value: Decimal | float | int, *, min_decimals: int = 2, max_decimals: int = 6) -> str:
     """Plain decimal text for messages: at least two decimals, no exponent, no float noise."""
-    number = value if isinstance(value, Decimal) else Decimal(repr(round(float(value), max_decimals)))
-    number = round(number, max_decimals).normalize()
-    exponent = number.as_tuple().exponent
-    decimals = max(min_decimals, -exponent if isinstance(exponent, int) else 0)
-    return f"{number:.{decimals}f}"
+    with localcontext() as context:
+        context.prec = 80  # a 30-digit amount typed by mistake must still be reported, not crash the batch
+        number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+        if not number.is_finite():
+            return str(number)
+        number = round(number, max_decimals).normalize()
+        exponent = number.as_tuple().exponent
+        decimals = max(min_decimals, -exponent if isinstance(exponent, int) else 0)
+        return f"{number:.{decimals}f}"

@@ -7,6 +7,7 @@ batches of files (a task run costs 10–40 ms), and every task that touches the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -40,6 +41,7 @@ def _engine(settings: Settings) -> Engine:
 def _database_task(function: Callable[P, R]) -> Callable[P, R]:
     """Turn a connection failure into one clear error (what retries see, and the run's final state)."""
 
+    @wraps(function)  # its own name and signature, so that Prefect tells the tasks apart (task key, inputs)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return function(*args, **kwargs)
@@ -51,8 +53,6 @@ def _database_task(function: Callable[P, R]) -> Callable[P, R]:
                 "已收到的文件已归档，下次运行时会继续处理。"
             ) from exc
 
-    guarded.__name__ = function.__name__
-    guarded.__doc__ = function.__doc__
     return guarded
 
 

@@ -23,6 +23,7 @@ class InboxFile:
     path: Path
     size: int
     mtime_ns: int
+    ctime_ns: int  # when the file was put in place: a copy that kept its mtime is still a new delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +40,10 @@ class ArchivedFile:
 
     @property
     def claim_key(self) -> str:
-        """What identifies this delivery: the same bytes under the same name at the same time."""
-        return f"{self.sha256}:{self.source.size}:{self.source.mtime_ns}:{self.file_name}"[:160]
+        """What identifies this delivery: the same bytes under the same name, written and put in place at the
+        same time (a re-sent copy that kept its name and mtime, as `cp -p` or unzip leave it, is a new one)."""
+        source = self.source
+        return f"{self.sha256}:{source.size}:{source.mtime_ns}:{source.ctime_ns}:{self.file_name}"[:160]
 
 
 def discover(inbox: Path) -> list[InboxFile]:
@@ -51,8 +54,11 @@ def discover(inbox: Path) -> list[InboxFile]:
     for entry in sorted(os.scandir(inbox), key=lambda e: e.name):
         if entry.name.startswith(SKIPPED_PREFIXES) or not entry.is_file(follow_symlinks=False):
             continue
-        stat = entry.stat(follow_symlinks=False)
-        found.append(InboxFile(Path(entry.path), stat.st_size, stat.st_mtime_ns))
+        try:
+            stat = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:  # taken out of the inbox by a concurrent run since it was listed
+            continue
+        found.append(InboxFile(Path(entry.path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
     return found
 
 

@@ -100,7 +100,7 @@ def finish_run(engine: Engine, run_id: int, files_seen: int, outcomes: Sequence[
             .values(
                 finished_at=utcnow(),
                 files_seen=files_seen,
-                received=len(outcomes),
+                received=sum(o.outcome != "skipped" for o in outcomes),
                 loaded=len(loaded),
                 duplicates=sum(o.outcome == "duplicate" for o in outcomes),
                 passed=sum(o.status == "passed" for o in loaded),
@@ -216,12 +216,13 @@ def _load(
         return _outcome(receipt, "duplicate", earlier)
 
     bureau_code = _bureau(session, engine, read) if report.status != "unreadable" else None
-    version, previous = _next_version(session, bureau_code, read.fiscal_year)
+    fiscal_year = _fiscal_year(read)
+    version, previous = _next_version(session, bureau_code, fiscal_year)
     cover = {key: located.value for key, located in read.cover.items()}
     submission = Submission(
         sha256=receipt.sha256,
         bureau_code=bureau_code,
-        fiscal_year=read.fiscal_year,
+        fiscal_year=fiscal_year,
         version=version,
         file_name=receipt.file_name,
         size=receipt.size,
@@ -256,6 +257,12 @@ def _load(
 
 def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit] if value not in (None, "") else None
+
+
+def _fiscal_year(read: ReadSubmission) -> int | None:
+    """The cover's year, if an INTEGER column holds it (a wild year is already a format/fiscal-year finding)."""
+    year = read.fiscal_year
+    return year if year is not None and -(2**31) <= year < 2**31 else None
 
 
 def _bureau(session: Session, engine: Engine, read: ReadSubmission) -> str | None:
@@ -402,8 +409,8 @@ def _insert_findings(session: Session, submission_id: int, findings: Iterable[Fi
             "sheet": f.sheet,
             "cells": list(f.cells),
             "message": f.message,
-            "expected": f.expected,
-            "actual": f.actual,
+            "expected": f.expected if f.expected is None else f.expected[:100],
+            "actual": f.actual if f.actual is None else f.actual[:200],  # it may quote a whole cell's text
         }
         for position, f in enumerate(findings)
     ]

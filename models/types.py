@@ -10,7 +10,10 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
-    """NUMERIC(28, 10) where the database has it; decimal text in SQLite, whose NUMERIC is a float."""
+    """NUMERIC of any precision where the database has it; decimal text in SQLite, whose NUMERIC is a float.
+
+    No fixed precision or scale: a fixed one would round digits past its scale and refuse whatever
+    overflows it (an account number typed into an amount cell), failing the submission's whole load."""
 
     impl = Numeric(28, 10)
     cache_ok = True
@@ -18,7 +21,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(40))
-        return dialect.type_descriptor(Numeric(28, 10, asdecimal=True))
+        return dialect.type_descriptor(Numeric(asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
@@ -32,5 +35,5 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return None
         number = Decimal(value).normalize()
         exponent = number.as_tuple().exponent
-        # PostgreSQL pads to the column's scale; give back the digits as submitted (100, not 1E+2).
+        # Give back the digits as submitted, without padding or exponent (100, not 100.00 or 1E+2).
         return number.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else number

@@ -1,15 +1,93 @@
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from workbooks.samples import write_samples
 
+# Prefect reads its settings at import: give the test session its own home, no telemetry, quiet logs.
+_PREFECT_HOME = Path(os.environ.get("BUDGETFLOW_TEST_PREFECT_HOME", f"/tmp/budgetflow-test-prefect-{os.getpid()}"))
+os.environ.setdefault("PREFECT_HOME", str(_PREFECT_HOME))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+POSTGRES_ADMIN_URL = os.environ.get("BUDGETFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
 
 @pytest.fixture(scope="session")
 def sample_inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample inbox, written once per test session."""
+    """The sample inbox, written once per test session (copy it before a run empties it)."""
     directory = tmp_path_factory.mktemp("inbox")
     write_samples(directory)
     return directory
+
+
+def _postgres_available() -> str | None:
+    """None when the test PostgreSQL answers, else why not."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL.replace("+psycopg", ""), connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> str:
+    """The URL of the test PostgreSQL; in CI its absence fails the run, locally it skips with the reason."""
+    problem = _postgres_available()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI ({POSTGRES_ADMIN_URL}): {problem}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_ADMIN_URL}: {problem}")
+    return POSTGRES_ADMIN_URL
+
+
+def _fresh_postgres_database(admin_url: str) -> Iterator[str]:
+    import psycopg
+
+    name = f"budgetflow_{uuid.uuid4().hex[:12]}"
+    plain = admin_url.replace("+psycopg", "")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        from models.database import engine_for
+
+        engine_for.cache_clear()  # release pooled connections before dropping
+        with psycopg.connect(plain, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind: a SQLite file, and a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'budgetflow.db'}"
+        return
+    yield from _fresh_postgres_database(request.getfixturevalue("postgres_admin"))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory and database for budgetflow, set through its environment as an operator would."""
+    directory = tmp_path / "var"
+    monkeypatch.setenv("BUDGETFLOW_DATA_DIR", str(directory))
+    monkeypatch.setenv("BUDGETFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("BUDGETFLOW_DB_RETRY_DELAY_SECONDS", "0.2")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server for the whole test session (it takes seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

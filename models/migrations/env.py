@@ -31,6 +31,9 @@ def run_migrations_online() -> None:
         with engine.connect() as connection:
             context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
             with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    # Two first runs at once: the second waits here, then finds the schema current.
+                    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(724715001)")
                 context.run_migrations()
     finally:
         engine.dispose()
