@@ -1,0 +1,1 @@
+"""Email alerts: an outbox table first, then delivery by SMTP or as .eml files."""

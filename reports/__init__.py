@@ -1,0 +1,1 @@
+"""Outputs for people: annotated workbooks, HTML pages, period reports."""

@@ -1,0 +1,211 @@
+"""The period report: the whole county at a glance for one fiscal year, as a workbook and an HTML page.
+
+Per bureau expected to submit: the current version's status, income and expenditure totals (全年执行数),
+execution rate, 三公 budget against actual and its use, the self-evaluation total and grade, and the
+number of errors and warnings; county totals; bureaus that have not submitted or whose current
+version failed; charts of execution rate by bureau and of 三公 use, in both formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from reports.annotate import write_text
+from reports.html import STATUS_TEXT, render
+
+MISSING = "未报送"
+FAILED_FILL = PatternFill("solid", start_color="FFF4B6B6", end_color="FFF4B6B6")
+MISSING_FILL = PatternFill("solid", start_color="FFD9D9D9", end_color="FFD9D9D9")
+
+
+@dataclass(frozen=True, slots=True)
+class BureauLine:
+    """One bureau's row of the period report; amounts in 万元, None where not submitted or not filled."""
+
+    code: str
+    name: str
+    status: str | None = None  # None: not submitted
+    version: int | None = None
+    income_total: Decimal | None = None
+    expense_total: Decimal | None = None
+    budget_total: Decimal | None = None
+    three_public_budget: Decimal | None = None
+    three_public_actual: Decimal | None = None
+    self_total: Decimal | None = None
+    grade: str | None = None
+    errors: int = 0
+    warnings: int = 0
+
+    @property
+    def execution_rate(self) -> Decimal | None:
+        """全年执行数 ÷ 全年预算数 of the expenditure total, in percent."""
+        return _percent(self.expense_total, self.budget_total)
+
+    @property
+    def three_public_use(self) -> Decimal | None:
+        return _percent(self.three_public_actual, self.three_public_budget)
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.status in (None, "failed", "unreadable")
+
+
+def _percent(part: Decimal | None, whole: Decimal | None) -> Decimal | None:
+    if part is None or whole is None or whole == 0:
+        return None
+    return round(part / whole * 100, 2)
+
+
+@dataclass(slots=True)
+class PeriodReport:
+    fiscal_year: int
+    lines: list[BureauLine]
+    deadline: dt.date | None = None
+    generated_at: dt.datetime = field(default_factory=dt.datetime.now)
+
+    def total(self, attribute: str) -> Decimal:
+        return sum((getattr(line, attribute) or Decimal(0) for line in self.lines), Decimal(0))
+
+    @property
+    def attention(self) -> list[BureauLine]:
+        return [line for line in self.lines if line.needs_attention]
+
+    @property
+    def county_execution_rate(self) -> Decimal | None:
+        return _percent(self.total("expense_total"), self.total("budget_total"))
+
+    @property
+    def county_three_public_use(self) -> Decimal | None:
+        return _percent(self.total("three_public_actual"), self.total("three_public_budget"))
+
+
+HEADERS = [
+    "单位编码", "单位名称", "状态", "版本", "收入合计", "支出合计", "全年预算数", "执行率(%)",
+    "三公预算数", "三公决算数", "三公使用率(%)", "自评总分", "自评等级", "错误", "警告",
+]  # fmt: skip
+
+
+def _status_text(line: BureauLine) -> str:
+    return MISSING if line.status is None else STATUS_TEXT[line.status]
+
+
+def _row(line: BureauLine) -> list[object]:
+    def number(value: Decimal | None) -> float | None:
+        return None if value is None else float(value)
+
+    return [
+        line.code, line.name, _status_text(line), line.version, number(line.income_total),
+        number(line.expense_total), number(line.budget_total), number(line.execution_rate),
+        number(line.three_public_budget), number(line.three_public_actual), number(line.three_public_use),
+        number(line.self_total), line.grade, line.errors, line.warnings,
+    ]  # fmt: skip
+
+
+def write_workbook(report: PeriodReport, target: Path) -> Path:
+    book = Workbook()
+    book.remove(book.worksheets[0])
+    sheet = book.create_sheet("汇总")
+    write_text(sheet.cell(1, 1), f"{report.fiscal_year} 年度部门报送汇总")
+    sheet.cell(1, 1).font = Font(bold=True, size=14)
+    deadline = f"截止日期 {report.deadline:%Y-%m-%d}；" if report.deadline else ""
+    write_text(sheet.cell(2, 1), f"{deadline}生成于 {report.generated_at:%Y-%m-%d %H:%M}")
+    for col, header in enumerate(HEADERS, start=1):
+        sheet.cell(4, col, header).font = Font(bold=True)
+    for index, line in enumerate(report.lines):
+        row = 5 + index
+        for col, value in enumerate(_row(line), start=1):
+            write_text(sheet.cell(row, col), value)
+        if line.needs_attention:
+            sheet.cell(row, 3).fill = MISSING_FILL if line.status is None else FAILED_FILL
+        for col in (5, 6, 7, 9, 10, 12):
+            sheet.cell(row, col).number_format = "#,##0.00"
+    total_row = 5 + len(report.lines)
+    totals: list[object] = ["", "全县合计", "", ""] + [
+        float(report.total(a)) for a in ("income_total", "expense_total", "budget_total")
+    ]
+    totals += [
+        None if report.county_execution_rate is None else float(report.county_execution_rate),
+        float(report.total("three_public_budget")),
+        float(report.total("three_public_actual")),
+        None if report.county_three_public_use is None else float(report.county_three_public_use),
+    ]
+    for col, value in enumerate(totals, start=1):
+        write_text(sheet.cell(total_row, col), value)
+        sheet.cell(total_row, col).font = Font(bold=True)
+    for col, width in enumerate((14, 30, 10, 6, 14, 14, 14, 10, 12, 12, 12, 10, 8, 6, 6), start=1):
+        sheet.column_dimensions[get_column_letter(col)].width = width
+
+    if report.lines:
+        first, last = 5, total_row - 1
+        names = Reference(sheet, min_col=2, min_row=first, max_row=last)
+        rate_chart = BarChart()
+        rate_chart.title = "各单位预算执行率(%)"
+        rate_chart.add_data(Reference(sheet, min_col=8, min_row=4, max_row=last), titles_from_data=True)
+        rate_chart.set_categories(names)
+        rate_chart.height, rate_chart.width = 8, 18
+        sheet.add_chart(rate_chart, f"B{total_row + 3}")
+        use_chart = BarChart()
+        use_chart.title = "三公经费预算与决算（万元）"
+        use_chart.add_data(Reference(sheet, min_col=9, max_col=10, min_row=4, max_row=last), titles_from_data=True)
+        use_chart.set_categories(names)
+        use_chart.height, use_chart.width = 8, 18
+        sheet.add_chart(use_chart, f"J{total_row + 3}")
+
+    attention = book.create_sheet("需关注")
+    for col, header in enumerate(("单位编码", "单位名称", "情况", "错误", "警告"), start=1):
+        attention.cell(1, col, header).font = Font(bold=True)
+    for row, line in enumerate(report.attention, start=2):
+        for col, value in enumerate((line.code, line.name, _status_text(line), line.errors, line.warnings), start=1):
+            write_text(attention.cell(row, col), value)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    book.save(target)
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    value: float
+    over: bool = False
+
+
+def _bars(report: PeriodReport) -> tuple[list[Bar], list[tuple[str, float, float]]]:
+    rates = [
+        Bar(line.name, float(line.execution_rate), line.execution_rate > 100)
+        for line in report.lines
+        if line.execution_rate is not None
+    ]
+    three_public = [
+        (line.name, float(line.three_public_budget or 0), float(line.three_public_actual or 0))
+        for line in report.lines
+        if line.status is not None
+    ]
+    return rates, three_public
+
+
+def html_page(report: PeriodReport) -> str:
+    rates, three_public = _bars(report)
+    return render(
+        "period.html.j2",
+        report=report,
+        lines=[(line, _status_text(line)) for line in report.lines],
+        rates=rates,
+        rate_max=max([100.0, *(b.value for b in rates)]),
+        three_public=three_public,
+        three_public_max=max([1.0, *(max(b, a) for _, b, a in three_public)]),
+        generated_at=f"{report.generated_at:%Y-%m-%d %H:%M}",
+    )
+
+
+def write_html(report: PeriodReport, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html_page(report), encoding="utf-8")
+    return target
