@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from alerts.mail import SmtpSettings
 from budgetflow.prefect_env import configure_prefect
 from budgetflow.settings import ReaderLimits, Settings
 from checks.findings import FileReport, Finding, Severity, Status
@@ -214,11 +215,26 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
             where = f"{f.sheet}!{f.cells[0]}" if f.sheet and f.cells else (f.sheet or "")
             level = "[red]错误[/red]" if f.severity is Severity.ERROR else "[yellow]警告[/yellow]"
             console.print(f"  {level} {f.rule} {where} {f.message}", highlight=False)
+    print_outputs(summary, console)
     console.print(
         f"收件箱 {summary.files_seen} 个文件；入库 {summary.count('loaded')}，重复 {summary.count('duplicate')}；"
         f"通过 {summary.status_count('passed')}，有警告 {summary.status_count('warnings')}，"
         f"未通过 {summary.status_count('failed')}，无法读取 {summary.status_count('unreadable')}"
     )
+
+
+def print_outputs(summary: IntakeSummary, console: Console) -> None:
+    """Where the run's outputs are."""
+    if summary.outputs:
+        console.print(f"标注工作簿和网页（{len(summary.outputs)} 个）：{summary.outputs[0].parent}")
+    for path in summary.period_reports:
+        console.print(f"期间汇总报告：{path}")
+    delivery = summary.delivery
+    if delivery is not None and (delivery.sent or delivery.failed or delivery.pending):
+        where = f"，.eml 文件在 {summary.outbox}" if SmtpSettings().host is None else ""
+        console.print(
+            f"提醒邮件：新增 {summary.alerts_queued}，已发出 {delivery.sent}，待重试 {delivery.pending}{where}"
+        )
 
 
 def _engine() -> Engine:
@@ -299,6 +315,97 @@ def show(submission: Annotated[str, typer.Argument(help="submission id, or the s
         f"{'（当前）' if found.is_current else ''}  收到 {found.received_at:%Y-%m-%d %H:%M}"
     )
     print_reports([report_of(engine, found)], console)
+
+
+@app.command()
+def report(
+    year: Annotated[int, typer.Option(help="fiscal year")],
+    out: Annotated[Path | None, typer.Option(help="folder (default: $BUDGETFLOW_DATA_DIR/reports/period)")] = None,
+) -> None:
+    """Write the county's period report for a fiscal year (xlsx and HTML, with charts)."""
+    settings = Settings()
+    configure_prefect(settings)
+    from flows.period_report import period_report
+
+    try:
+        paths = period_report(year, out_dir=str(out) if out else None)
+    except Exception as exc:
+        make_console().print(f"[red]汇总报告生成失败：{exc}[/red]")
+        raise typer.Exit(1) from exc
+    for path in paths:
+        typer.echo(path)
+
+
+alerts = typer.Typer(help="The email outbox.", invoke_without_command=True)
+app.add_typer(alerts, name="alerts")
+
+
+@alerts.callback()
+def alerts_list(
+    context: typer.Context,
+    pending: Annotated[bool, typer.Option("--pending", help="only alerts not yet sent")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List the alerts in the outbox."""
+    if context.invoked_subcommand is not None:
+        return
+    from alerts.outbox import list_alerts
+
+    rows = list_alerts(_engine(), pending_only=pending)
+    documents = [
+        {
+            "id": a.id, "kind": a.kind, "status": a.status, "bureau_code": a.bureau_code,
+            "fiscal_year": a.fiscal_year, "submission_id": a.submission_id, "recipients": a.recipients,
+            "subject": a.subject, "attempts": a.attempts, "last_error": a.last_error,
+            "next_attempt_at": a.next_attempt_at.isoformat(), "sent_at": a.sent_at.isoformat() if a.sent_at else None,
+            "delivered_as": a.delivered_as,
+        }
+        for a in rows
+    ]  # fmt: skip
+    if as_json:
+        sys.stdout.write(json.dumps(documents, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(header_style="bold")
+    for column in ("编号", "类型", "状态", "收件人", "主题", "尝试", "最近错误"):
+        table.add_column(column, overflow="fold")
+    for a in rows:
+        sent = "已发送" if a.status == "sent" else "待发送"
+        row = [str(a.id), a.kind, sent, ", ".join(a.recipients), a.subject, str(a.attempts), a.last_error or ""]
+        table.add_row(*row)
+    make_console().print(table)
+
+
+@alerts.command("retry")
+def alerts_retry() -> None:
+    """Send every pending alert now, without waiting for its next scheduled attempt."""
+    settings = Settings()
+    configure_prefect(settings)
+    from flows.notify import notify
+
+    _, result = notify(reminders=False, retry_now=True)
+    typer.echo(f"已发出 {result.sent}，失败 {result.failed}，仍待发送 {result.pending}")
+    raise typer.Exit(1 if result.failed else 0)
+
+
+bureaus = typer.Typer(help="The registry of bureaus expected to submit.", no_args_is_help=True)
+app.add_typer(bureaus, name="bureaus")
+
+
+@bureaus.command("import")
+def bureaus_import(
+    file: Annotated[Path, typer.Argument(help="YAML (bureaus and deadlines) or CSV (code,name,email)", exists=True)],
+) -> None:
+    """Register the bureaus expected to submit, and the deadline of each fiscal year."""
+    from models.reporting import RegistryError, import_registry, parse_registry
+
+    try:
+        entries, deadlines = parse_registry(file)
+    except (RegistryError, ValueError, KeyError, TypeError) as exc:
+        typer.echo(f"登记表无法读取：{exc}", err=True)
+        raise typer.Exit(2) from exc
+    import_registry(_engine(), entries, deadlines)
+    years = "，".join(f"{year} 年度截止 {due}" for year, due in sorted(deadlines.items()))
+    typer.echo(f"已登记 {len(entries)} 个单位" + (f"；{years}" if years else ""))
 
 
 db = typer.Typer(help="Database administration.", no_args_is_help=True)

@@ -42,6 +42,23 @@ class Settings(BaseSettings):
     db_retries: int = Field(default=3, ge=0, description="retries of the database task")
     db_retry_delay_seconds: float = Field(default=10.0, ge=0, description="first retry delay; doubles each time")
 
+    operators: str = Field(
+        default="", description="operators' email addresses, comma-separated; alerted on every failure"
+    )
+    alert_retry_seconds: float = Field(default=60.0, ge=0, description="first delay after a failed send; doubles")
+
+    @property
+    def operator_list(self) -> list[str]:
+        return [address.strip() for address in self.operators.replace(";", ",").split(",") if address.strip()]
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
     @property
     def inbox_dir(self) -> Path:
         return self.data_dir / "inbox"

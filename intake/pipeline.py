@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from alerts.outbox import DeliveryResult, QueuedSubmission
 from budgetflow.settings import Settings
 from checks.findings import FileReport
 from checks.records import Submission
@@ -17,7 +18,10 @@ from checks.template import load_template
 from checks.validate import validate_batch
 from intake import progress
 from intake.archive import archive_files, archive_path_for, discover, remove_from_inbox
+from models.reporting import submissions_by_id
 from models.store import ClaimedReceipt, Delivery, LoadOutcome, load, pending_receipts, record_receipts
+from reports.html import STATUS_TEXT
+from reports.outputs import output_stem, write_submission_outputs
 from workbooks.reader import read_submission
 
 PARALLEL_READ_MINIMUM = 64  # below this, starting worker processes costs more than it saves
@@ -30,6 +34,15 @@ class IntakeSummary:
     inbox: str
     files_seen: int = 0
     outcomes: list[LoadOutcome] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)  # annotated workbooks and HTML pages
+    period_reports: list[Path] = field(default_factory=list)
+    alerts_queued: int = 0
+    delivery: DeliveryResult | None = None
+    outbox: Path | None = None
+
+    @property
+    def fiscal_years(self) -> list[int]:
+        return sorted({o.fiscal_year for o in self.outcomes if o.fiscal_year and o.outcome == "loaded"})
 
     def count(self, outcome: str) -> int:
         return sum(o.outcome == outcome for o in self.outcomes)
@@ -86,6 +99,85 @@ def load_all(
         outcomes.append(load(engine, run_id, receipt, submission, report))
         progress.advance("load")
     return outcomes
+
+
+def write_outputs(
+    settings: Settings, engine: Engine, outcomes: Sequence[LoadOutcome], reports: Sequence[FileReport]
+) -> list[QueuedSubmission]:
+    """Annotated workbook and HTML page of every submission this run loaded."""
+    loaded = {o.submission_id: report for o, report in zip(outcomes, reports, strict=True) if o.outcome == "loaded"}
+    directory = settings.reports_dir / "submissions"
+    written = []
+    for submission in submissions_by_id(engine, [i for i in loaded if i is not None]):
+        assert submission.id is not None
+        report = loaded[submission.id]
+        stem = output_stem(submission.id, submission.bureau_code, submission.fiscal_year, submission.version)
+        outputs = write_submission_outputs(
+            directory, stem, report, Path(submission.archive_path),
+            bureau_name=submission.bureau_name, version=submission.version,
+        )  # fmt: skip
+        written.append(QueuedSubmission(submission, report, outputs.workbook, outputs.page))
+    return written
+
+
+OUTCOME_TEXT = {"loaded": "已入库", "duplicate": "重复（未再入库）", "skipped": "已由其他运行入库"}
+
+
+def artifact_table(summary: IntakeSummary) -> list[dict[str, object]]:
+    """One row per file, for the Prefect UI."""
+    return [
+        {
+            "文件": o.file_name,
+            "单位编码": o.bureau_code or "",
+            "年度": o.fiscal_year or "",
+            "版本": o.version or "",
+            "结果": OUTCOME_TEXT.get(o.outcome, o.outcome),
+            "状态": STATUS_TEXT.get(o.status, o.status),
+            "错误": o.errors,
+            "警告": o.warnings,
+        }
+        for o in summary.outcomes
+    ]
+
+
+def artifact_markdown(summary: IntakeSummary) -> str:
+    """The run at a glance: a headline that says when submissions failed, counts, and where outputs are."""
+    loaded = [o for o in summary.outcomes if o.outcome == "loaded"]
+    failed = [o for o in loaded if o.status == "failed"]
+    unreadable = [o for o in loaded if o.status == "unreadable"]
+    if failed or unreadable:
+        headline = f"## ⚠ 本次入库有 {len(failed)} 份未通过校验、{len(unreadable)} 份无法读取"
+    elif loaded:
+        headline = "## ✓ 本次入库的报表均通过校验（可能有警告）"
+    else:
+        headline = "## 本次没有新的报表"
+    lines = [
+        f"# 入库运行 #{summary.run_id}",
+        "",
+        headline,
+        "",
+        f"- 收件箱：`{summary.inbox}`，{summary.files_seen} 个文件",
+        f"- 入库 {len(loaded)}，重复 {summary.count('duplicate')}；通过 {summary.status_count('passed')}，"
+        f"有警告 {summary.status_count('warnings')}，未通过 {len(failed)}，无法读取 {len(unreadable)}",
+        f"- 新增提醒邮件 {summary.alerts_queued} 封",
+    ]
+    problems = [o for o in loaded if o.status in ("failed", "unreadable")]
+    if problems:
+        lines += ["", "| 文件 | 单位编码 | 状态 | 错误 | 首个问题 |", "|---|---|---|---|---|"]
+        for o in problems:
+            first = next((f for f in o.findings if f.severity == "error"), None)
+            where = f"{first.sheet}!{first.cells[0]} " if first and first.sheet and first.cells else ""
+            text = f"{where}{first.message}" if first else ""
+            cells = [_md(o.file_name), _md(o.bureau_code or ""), STATUS_TEXT[o.status], str(o.errors), _md(text)]
+            lines.append("| " + " | ".join(cells) + " |")
+    if summary.outputs or summary.period_reports:
+        lines += ["", "输出文件：", ""] + [f"- `{path}`" for path in [*summary.period_reports, *summary.outputs]]
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    """Bureau-supplied text inside a markdown table cell: no pipes, no markup, no line breaks."""
+    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in text.replace("\n", " "))[:200]
 
 
 def batches(items: Sequence[ClaimedReceipt], size: int) -> list[list[ClaimedReceipt]]:

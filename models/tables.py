@@ -39,6 +39,44 @@ class Bureau(BureauBase, table=True):
     __tablename__ = "bureau"
     first_seen: dt.datetime = Field(default_factory=utcnow)
     last_seen: dt.datetime = Field(default_factory=utcnow)
+    registered: bool = Field(default=False, description="in the registry of bureaus expected to submit")
+    registry_email: str | None = Field(default=None, max_length=254, description="where reminders go")
+
+
+class Deadline(SQLModel, table=True):
+    """The date by which every registered bureau must have submitted a fiscal year."""
+
+    __tablename__ = "deadline"
+    fiscal_year: int = Field(primary_key=True)
+    due_on: dt.date
+
+
+class AlertBase(SQLModel):
+    """An email in the outbox: written here first, then sent; retried with backoff until it goes out."""
+
+    dedupe_key: str = Field(max_length=200, unique=True)  # one alert per submission version or reminder
+    kind: str = Field(max_length=20)  # failed, unreadable, reminder
+    submission_id: int | None = Field(default=None, foreign_key="submission.id")
+    bureau_code: str | None = Field(default=None, max_length=20)
+    fiscal_year: int | None = None
+    subject: str = Field(max_length=300)
+    body_text: str
+    body_html: str
+    attachment_path: str | None = Field(default=None, max_length=1000)
+    attachment_name: str | None = Field(default=None, max_length=300)
+    status: str = Field(default="pending", max_length=20, index=True)  # pending, sent
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
+    next_attempt_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    sent_at: dt.datetime | None = None
+    delivered_as: str | None = Field(default=None, max_length=1000, description="smtp, or the .eml file written")
+
+
+class Alert(AlertBase, table=True):
+    __tablename__ = "alert"
+    id: int | None = Field(default=None, primary_key=True)
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class IntakeRunBase(SQLModel):

@@ -17,7 +17,8 @@ STATUS_TEXT = {"passed": "通过", "warnings": "有警告", "failed": "未通过
 def environment() -> Environment:
     return Environment(
         loader=PackageLoader("reports", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True, default=True),
+        # HTML templates escape every value; plain-text mail bodies (.txt.j2) must not.
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True, default=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

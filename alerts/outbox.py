@@ -1,0 +1,203 @@
+"""The outbox: every alert is a database row first, then sent; never lost, never doubled.
+
+`queue_*` insert alerts with a unique `dedupe_key` (one per submission version, one reminder per bureau
+and year), so however often a flow runs, an alert is queued once. `deliver_pending` sends what is due,
+one row at a time: sent rows are marked `sent`; a failed send stays `pending` with its error and a next
+attempt that backs off exponentially. Without an SMTP host, alerts are written as `.eml` files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from alerts.mail import OutgoingMail, SmtpSettings, build_message, send, valid_address, write_eml
+from checks.findings import FileReport, Severity
+from models.database import session_scope
+from models.tables import Alert, Bureau, Submission, utcnow
+from reports.html import STATUS_TEXT, grouped_by_sheet, render
+
+MAX_BACKOFF = dt.timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSubmission:
+    """What an alert about a loaded submission needs."""
+
+    submission: Submission
+    report: FileReport
+    workbook: Path | None  # the annotated copy, attached
+    page: Path | None = None
+
+
+def _insert_once(engine: Engine, alerts: Sequence[Alert]) -> int:
+    """Insert alerts whose dedupe key is new; returns how many were new."""
+    if not alerts:
+        return 0
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    rows = [a.model_dump(exclude={"id"}) | {"recipients": list(a.recipients)} for a in alerts]
+    statement = dialect.insert(Alert).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Alert.id)
+    with session_scope(engine) as session:
+        return len(session.execute(statement, rows).all())
+
+
+def _recipients(*groups: Sequence[str | None]) -> list[str]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for address in group:
+            if address and valid_address(address.strip()):
+                seen.setdefault(address.strip(), None)
+    return list(seen)
+
+
+def submission_alert(item: QueuedSubmission, operators: Sequence[str]) -> Alert | None:
+    """The alert for a failed or unreadable submission; None when it passed (with or without warnings)."""
+    submission, report = item.submission, item.report
+    if submission.status not in ("failed", "unreadable"):
+        return None
+    unreadable = submission.status == "unreadable"
+    # The bureau hears of its own failed checks; an unreadable file has no cover to say who sent it.
+    bureau_address = [] if unreadable else [submission.email]
+    recipients = _recipients(bureau_address, operators)
+    who = submission.bureau_name or submission.bureau_code or submission.file_name
+    year = f"{submission.fiscal_year} 年度" if submission.fiscal_year else ""
+    subject = f"【报送校验{STATUS_TEXT[submission.status]}】{who} {year}（{submission.file_name}）"
+    errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    context = {
+        "who": who,
+        "year": year,
+        "file": submission.file_name,
+        "version": submission.version,
+        "status_text": STATUS_TEXT[submission.status],
+        "errors": len(errors),
+        "warnings": report.warnings,
+        "groups": grouped_by_sheet(report.findings),
+        "bureau_reached": bool(_recipients(bureau_address)),
+        "unreadable": unreadable,
+    }
+    return Alert(
+        dedupe_key=f"submission:{submission.id}",
+        kind=submission.status,
+        submission_id=submission.id,
+        bureau_code=submission.bureau_code,
+        fiscal_year=submission.fiscal_year,
+        recipients=recipients,
+        subject=subject,
+        body_text=render("alert.txt.j2", **context),
+        body_html=render("alert.html.j2", **context),
+        attachment_path=str(item.workbook) if item.workbook else None,
+        attachment_name=f"{who}{year}校验结果{item.workbook.suffix}" if item.workbook else None,
+    )
+
+
+def queue_submission_alerts(engine: Engine, items: Sequence[QueuedSubmission], operators: Sequence[str]) -> int:
+    alerts = [a for a in (submission_alert(item, operators) for item in items) if a is not None and a.recipients]
+    return _insert_once(engine, alerts)
+
+
+def queue_reminders(
+    engine: Engine, fiscal_year: int, due_on: dt.date, missing: Sequence[Bureau], operators: Sequence[str]
+) -> int:
+    """One reminder per registered bureau that has not submitted by the deadline."""
+    alerts = []
+    for bureau in missing:
+        recipients = _recipients([bureau.registry_email or bureau.email], operators)
+        if not recipients:
+            continue
+        context = {"name": bureau.name, "code": bureau.code, "year": fiscal_year, "due_on": due_on}
+        alerts.append(
+            Alert(
+                dedupe_key=f"reminder:{bureau.code}:{fiscal_year}",
+                kind="reminder",
+                bureau_code=bureau.code,
+                fiscal_year=fiscal_year,
+                recipients=recipients,
+                subject=f"【报送提醒】{bureau.name} {fiscal_year} 年度报表尚未报送（截止 {due_on:%Y-%m-%d}）",
+                body_text=render("reminder.txt.j2", **context),
+                body_html=render("reminder.html.j2", **context),
+            )
+        )
+    return _insert_once(engine, alerts)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    sent: int
+    failed: int
+    pending: int
+
+
+def _due(engine: Engine, now: dt.datetime, ignore_schedule: bool) -> list[int]:
+    with Session(engine) as session:
+        statement = select(col(Alert.id)).where(col(Alert.status) == "pending")
+        if not ignore_schedule:
+            statement = statement.where(col(Alert.next_attempt_at) <= now)
+        return [i for i in session.execute(statement.order_by(col(Alert.id))).scalars() if i is not None]
+
+
+def deliver_pending(
+    engine: Engine,
+    smtp: SmtpSettings,
+    outbox_dir: Path,
+    *,
+    retry_seconds: float = 60.0,
+    now: dt.datetime | None = None,
+    ignore_schedule: bool = False,
+) -> DeliveryResult:
+    """Send every pending alert that is due; each in its own transaction, locked while it is sent."""
+    now = now or utcnow()
+    sent = failed = 0
+    for alert_id in _due(engine, now, ignore_schedule):
+        with session_scope(engine) as session:
+            statement = select(Alert).where(col(Alert.id) == alert_id, col(Alert.status) == "pending")
+            if engine.dialect.name == "postgresql":
+                statement = statement.with_for_update(skip_locked=True)  # a concurrent run sends it
+            alert = session.execute(statement).scalar_one_or_none()
+            if alert is None:
+                continue
+            try:
+                alert.delivered_as = _deliver(alert, smtp, outbox_dir)
+            except Exception as exc:  # the server is down or refused: keep it, try again later
+                alert.attempts += 1
+                alert.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+                backoff = dt.timedelta(seconds=retry_seconds * 2 ** (alert.attempts - 1))
+                alert.next_attempt_at = now + min(backoff, MAX_BACKOFF)
+                failed += 1
+            else:
+                alert.status, alert.sent_at = "sent", utcnow()
+                alert.attempts += 1
+                sent += 1
+            session.add(alert)
+    with Session(engine) as session:
+        pending = len(list(session.execute(select(col(Alert.id)).where(col(Alert.status) == "pending")).scalars()))
+    return DeliveryResult(sent, failed, pending)
+
+
+def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path) -> str:
+    mail = OutgoingMail(
+        recipients=tuple(alert.recipients),
+        subject=alert.subject,
+        body_text=alert.body_text,
+        body_html=alert.body_html,
+        attachment=Path(alert.attachment_path) if alert.attachment_path else None,
+        attachment_name=alert.attachment_name,
+    )
+    message = build_message(mail, smtp)
+    if smtp.host is None:
+        return str(write_eml(message, outbox_dir, f"{alert.id:06d}-{alert.kind}"))
+    send(message, smtp)
+    return "smtp"
+
+
+def list_alerts(engine: Engine, *, pending_only: bool = False) -> list[Alert]:
+    with Session(engine) as session:
+        statement = select(Alert).order_by(col(Alert.id))
+        if pending_only:
+            statement = statement.where(col(Alert.status) == "pending")
+        return list(session.execute(statement).scalars())

@@ -1,0 +1,48 @@
+"""The `notify` flow: reminders to bureaus missing at the deadline, and delivery of the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from alerts.mail import SmtpSettings
+from alerts.outbox import DeliveryResult, deliver_pending, queue_reminders
+from budgetflow.settings import Settings
+from flows.common import database_task, engine_of, retrying, settings_for
+from models.database import upgrade
+from models.reporting import deadlines_passed, missing_bureaus
+
+
+@task(cache_policy=NO_CACHE)
+@database_task
+def queue_deadline_reminders(settings: Settings, today: dt.date) -> int:
+    """One reminder per registered bureau that has not submitted a year whose deadline has passed."""
+    engine = engine_of(settings)
+    upgrade(settings.database_url_value())
+    queued = 0
+    for year, due_on in deadlines_passed(engine, today):
+        queued += queue_reminders(engine, year, due_on, missing_bureaus(engine, year), settings.operator_list)
+    return queued
+
+
+@task(cache_policy=NO_CACHE)
+@database_task
+def deliver(settings: Settings, ignore_schedule: bool) -> DeliveryResult:
+    """Send what is due in the outbox (everything pending, when asked to retry now)."""
+    return deliver_pending(
+        engine_of(settings),
+        SmtpSettings(),
+        settings.outbox_dir,
+        retry_seconds=settings.alert_retry_seconds,
+        ignore_schedule=ignore_schedule,
+    )
+
+
+@flow(name="notify", description="Queue deadline reminders and deliver pending alerts.")
+def notify(reminders: bool = True, retry_now: bool = False, data_dir: str | None = None) -> tuple[int, DeliveryResult]:
+    """Reminders (when asked) → delivery; returns (reminders queued, delivery result)."""
+    settings = settings_for(data_dir)
+    queued = retrying(queue_deadline_reminders, settings)(settings, dt.date.today()) if reminders else 0
+    return queued, retrying(deliver, settings)(settings, retry_now)

@@ -1,0 +1,63 @@
+"""The `period_report` flow: the whole county's submissions for one fiscal year, as xlsx and HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from budgetflow.settings import Settings
+from flows.common import database_task, engine_of, retrying, settings_for
+from models.database import upgrade
+from models.reporting import period_report as read_period
+from reports.period import PeriodReport, write_html, write_workbook
+
+
+@task(cache_policy=NO_CACHE)
+@database_task
+def gather(settings: Settings, fiscal_year: int) -> PeriodReport:
+    """Every registered or submitting bureau's current version for the year."""
+    upgrade(settings.database_url_value())
+    return read_period(engine_of(settings), fiscal_year)
+
+
+@task(cache_policy=NO_CACHE)
+def write_outputs(report: PeriodReport, directory: Path) -> list[Path]:
+    """The period report as a workbook and an HTML page, both with charts."""
+    stem = f"{report.fiscal_year}-period-report"
+    return [write_workbook(report, directory / f"{stem}.xlsx"), write_html(report, directory / f"{stem}.html")]
+
+
+@task(cache_policy=NO_CACHE)
+def publish(report: PeriodReport, paths: list[Path]) -> None:
+    """A markdown summary in the Prefect UI, one stable key per fiscal year."""
+    attention = "\n".join(
+        f"- {line.code} {line.name.replace('|', ' ')}：{'未报送' if line.status is None else line.status}"
+        for line in report.attention
+    )
+    markdown = "\n".join(
+        [
+            f"# {report.fiscal_year} 年度部门报送汇总",
+            "",
+            f"- 单位 {len(report.lines)} 个，需关注 {len(report.attention)} 个",
+            f"- 全县预算执行率 {report.county_execution_rate or '—'}%",
+            f"- 三公经费使用率 {report.county_three_public_use or '—'}%",
+            "",
+            attention or "（无需关注的单位）",
+            "",
+            *[f"- `{path}`" for path in paths],
+        ]
+    )
+    create_markdown_artifact(key=f"period-report-{report.fiscal_year}", markdown=markdown, description="期间汇总报告")
+
+
+@flow(name="period_report", description="Write the county's period report for one fiscal year (xlsx and HTML).")
+def period_report(fiscal_year: int, out_dir: str | None = None, data_dir: str | None = None) -> list[Path]:
+    """Gather → write → publish; returns the files written."""
+    settings = settings_for(data_dir)
+    report = retrying(gather, settings)(settings, fiscal_year)
+    paths = write_outputs(report, Path(out_dir) if out_dir else settings.reports_dir / "period")
+    publish(report, paths)
+    return paths

@@ -1,0 +1,172 @@
+"""The bureau registry, deadlines, and what the reports read from the database."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from models.database import session_scope
+from models.tables import Bureau, Deadline, SelfEvaluation, Submission, SummaryLine, ThreePublicLine, utcnow
+from reports.period import BureauLine, PeriodReport
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEntry:
+    code: str
+    name: str
+    email: str | None
+
+
+class RegistryError(ValueError):
+    """The registry file cannot be read; the message names the file and the line."""
+
+
+def parse_registry(path: Path) -> tuple[list[RegistryEntry], dict[int, dt.date]]:
+    """Bureaus (code, name, email) and deadlines from a YAML file, or bureaus from a CSV file."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        deadlines: dict[int, dt.date] = {}
+    else:
+        document = yaml.safe_load(text) or {}
+        if not isinstance(document, dict):
+            raise RegistryError(f"{path}: 应为含 bureaus 和 deadlines 的 YAML 映射")
+        rows = document.get("bureaus") or []
+        deadlines = {int(year): _date(path, due) for year, due in (document.get("deadlines") or {}).items()}
+    entries = []
+    for number, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
+        code = str(row.get("code") or "").strip()
+        name = str(row.get("name") or "").strip()
+        if not code or not name:
+            raise RegistryError(f"{path} 第 {number} 条：单位编码（code）和单位名称（name）必填")
+        email = str(row.get("email") or "").strip() or None
+        entries.append(RegistryEntry(code, name, email))
+    return entries, deadlines
+
+
+def _date(path: Path, value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise RegistryError(f"{path}：截止日期 {value!r} 应写作 2024-03-31") from exc
+
+
+def import_registry(engine: Engine, entries: list[RegistryEntry], deadlines: dict[int, dt.date]) -> None:
+    """Upsert the registered bureaus and the deadlines (bureaus not listed stay as they are)."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    with session_scope(engine) as session:
+        for entry in entries:
+            statement = dialect.insert(Bureau).values(
+                code=entry.code,
+                name=entry.name,
+                email=entry.email,
+                registry_email=entry.email,
+                registered=True,
+                first_seen=utcnow(),
+                last_seen=utcnow(),
+            )
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["code"],
+                    set_={"name": entry.name, "registry_email": entry.email, "registered": True},
+                )
+            )
+        for year, due in deadlines.items():
+            statement = dialect.insert(Deadline).values(fiscal_year=year, due_on=due)
+            session.execute(statement.on_conflict_do_update(index_elements=["fiscal_year"], set_={"due_on": due}))
+
+
+def deadline_of(engine: Engine, fiscal_year: int) -> dt.date | None:
+    with Session(engine) as session:
+        found = session.get(Deadline, fiscal_year)
+        return found.due_on if found else None
+
+
+def deadlines_passed(engine: Engine, today: dt.date) -> list[tuple[int, dt.date]]:
+    """(fiscal year, deadline) of every deadline before today."""
+    with Session(engine) as session:
+        rows = session.execute(select(Deadline).where(col(Deadline.due_on) < today).order_by(col(Deadline.fiscal_year)))
+        return [(d.fiscal_year, d.due_on) for d in rows.scalars()]
+
+
+def missing_bureaus(engine: Engine, fiscal_year: int) -> list[Bureau]:
+    """Registered bureaus with no readable submission for the year."""
+    with Session(engine) as session:
+        submitted = select(col(Submission.bureau_code)).where(
+            col(Submission.fiscal_year) == fiscal_year, col(Submission.bureau_code).is_not(None)
+        )
+        statement = (
+            select(Bureau)
+            .where(col(Bureau.registered).is_(True), col(Bureau.code).not_in(submitted))
+            .order_by(col(Bureau.code))
+        )
+        return list(session.execute(statement).scalars())
+
+
+def _amounts(session: Session, table: Any, submission_id: int) -> dict[tuple[str, str], Decimal | None]:
+    rows = session.execute(
+        select(table.line, table.column, table.amount).where(table.submission_id == submission_id)
+    ).all()
+    return {(line, column): amount for line, column, amount in rows}
+
+
+def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
+    """Every registered bureau, and every bureau that submitted for the year, with its current version."""
+    with Session(engine) as session:
+        current = {
+            s.bureau_code: s
+            for s in session.execute(
+                select(Submission).where(
+                    col(Submission.fiscal_year) == fiscal_year, col(Submission.is_current).is_(True)
+                )
+            ).scalars()
+        }
+        bureaus = session.execute(
+            select(Bureau).where(col(Bureau.registered).is_(True) | col(Bureau.code).in_(list(current)))
+        ).scalars()
+        lines = []
+        for bureau in sorted(bureaus, key=lambda b: b.code):
+            submission = current.get(bureau.code)
+            if submission is None or submission.id is None:
+                lines.append(BureauLine(bureau.code, bureau.name))
+                continue
+            summary = _amounts(session, SummaryLine, submission.id)
+            three = _amounts(session, ThreePublicLine, submission.id)
+            evaluation = session.execute(
+                select(SelfEvaluation).where(col(SelfEvaluation.submission_id) == submission.id)
+            ).scalar_one_or_none()
+            lines.append(
+                BureauLine(
+                    code=bureau.code,
+                    name=submission.bureau_name or bureau.name,
+                    status=submission.status,
+                    version=submission.version,
+                    income_total=summary.get(("inc_total", "actual")),
+                    expense_total=summary.get(("exp_total", "actual")),
+                    budget_total=summary.get(("exp_total", "budget_full")),
+                    three_public_budget=three.get(("total", "budget")),
+                    three_public_actual=three.get(("total", "actual")),
+                    self_total=evaluation.total if evaluation else None,
+                    grade=evaluation.grade if evaluation else None,
+                    errors=submission.error_count,
+                    warnings=submission.warning_count,
+                )
+            )
+    return PeriodReport(fiscal_year, lines, deadline_of(engine, fiscal_year))
+
+
+def submissions_by_id(engine: Engine, ids: list[int]) -> list[Submission]:
+    with Session(engine) as session:
+        return list(session.execute(select(Submission).where(col(Submission.id).in_(ids))).scalars())

@@ -1,0 +1,45 @@
+"""Where the per-submission outputs go, and writing them: `$BUDGETFLOW_DATA_DIR/reports/submissions/`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from checks.findings import FileReport
+from reports.annotate import annotate_workbook, has_macros
+from reports.html import submission_page
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionOutputs:
+    workbook: Path | None  # None when the file could not be opened as a workbook
+    page: Path
+
+
+def output_stem(submission_id: int, bureau_code: str | None, fiscal_year: int | None, version: int | None) -> str:
+    code = _UNSAFE.sub("_", bureau_code or "unknown")[:20]
+    return f"{submission_id:06d}_{code}_{fiscal_year or 'na'}_v{version or 0}"
+
+
+def write_submission_outputs(
+    directory: Path,
+    stem: str,
+    report: FileReport,
+    archived: Path,
+    *,
+    bureau_name: str | None,
+    version: int | None,
+) -> SubmissionOutputs:
+    """The annotated workbook (for readable files) and the HTML page of one submission."""
+    directory.mkdir(parents=True, exist_ok=True)
+    workbook = None
+    if not report.unreadable and archived.exists():
+        suffix = ".xlsm" if has_macros(archived) else ".xlsx"
+        title = f"{bureau_name or report.bureau_code or ''} {report.fiscal_year or ''} 年度报送校验结果".strip()
+        workbook = annotate_workbook(archived, report.findings, directory / f"{stem}{suffix}", title)
+    page = directory / f"{stem}.html"
+    page.write_text(submission_page(report, bureau_name=bureau_name, version=version), encoding="utf-8")
+    return SubmissionOutputs(workbook, page)
