@@ -12,9 +12,10 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+# Seven-bit clean (Chinese text in base64): `smtplib` never announces BODY=8BITMIME, so raw 8-bit text
+# would reach servers that were not told to expect it.
+POLICY = SMTP.clone(cte_type="7bit")
 
 
 class SmtpSettings(BaseSettings):
@@ -65,8 +69,10 @@ def build_message(mail: OutgoingMail, settings: SmtpSettings) -> EmailMessage:
     recipients = [r for r in mail.recipients if valid_address(r)]
     if not recipients:
         raise ValueError("no valid recipient")
-    message = EmailMessage(policy=SMTP)
-    message["From"] = formataddr((one_line(settings.sender_name), settings.sender))
+    message = EmailMessage(policy=POLICY)
+    # An Address, not a formatted string: the header re-folds a parsed string and can drop the quotes of
+    # a display name mixing Chinese and `:`/`@`, so that `财政局 Bcc: evil@example.com` became the sender.
+    message["From"] = Address(display_name=one_line(settings.sender_name), addr_spec=settings.sender)
     message["To"] = ", ".join(recipients)
     message["Subject"] = one_line(mail.subject)
     message["Date"] = formatdate(localtime=True)
@@ -83,8 +89,9 @@ def build_message(mail: OutgoingMail, settings: SmtpSettings) -> EmailMessage:
     return message
 
 
-def send(message: EmailMessage, settings: SmtpSettings) -> None:
-    """Hand the message to the SMTP server; raises on any refusal or connection failure."""
+def send(message: EmailMessage, settings: SmtpSettings) -> dict[str, tuple[int, bytes]]:
+    """Hand the message to the SMTP server; raises when it is refused for every recipient or the
+    connection fails, and returns the recipients refused one by one (the others got it)."""
     assert settings.host is not None
     context = ssl.create_default_context()
     server: smtplib.SMTP
@@ -97,7 +104,7 @@ def send(message: EmailMessage, settings: SmtpSettings) -> None:
             server.starttls(context=context)
         if settings.user and settings.password is not None:
             server.login(settings.user, settings.password.get_secret_value())
-        server.send_message(message)
+        return server.send_message(message)
 
 
 def write_eml(message: EmailMessage, directory: Path, name: str) -> Path:

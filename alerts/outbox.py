@@ -24,6 +24,7 @@ from models.tables import Alert, Bureau, Submission, utcnow
 from reports.html import STATUS_TEXT, grouped_by_sheet, render
 
 MAX_BACKOFF = dt.timedelta(hours=6)
+NAME_IN_HEADER = 60  # characters of a bureau or file name in a subject or attachment name
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,11 @@ def _insert_once(engine: Engine, alerts: Sequence[Alert]) -> int:
         return len(session.execute(statement, rows).all())
 
 
+def _clip(text: str, limit: int = NAME_IN_HEADER) -> str:
+    """Bureau-supplied text short enough for a header (the subject column holds 300, headers are cut at 200)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _recipients(*groups: Sequence[str | None]) -> list[str]:
     seen: dict[str, None] = {}
     for group in groups:
@@ -67,7 +73,7 @@ def submission_alert(item: QueuedSubmission, operators: Sequence[str]) -> Alert 
     recipients = _recipients(bureau_address, operators)
     who = submission.bureau_name or submission.bureau_code or submission.file_name
     year = f"{submission.fiscal_year} 年度" if submission.fiscal_year else ""
-    subject = f"【报送校验{STATUS_TEXT[submission.status]}】{who} {year}（{submission.file_name}）"
+    subject = f"【报送校验{STATUS_TEXT[submission.status]}】{_clip(who)} {year}（{_clip(submission.file_name)}）"
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
     context = {
         "who": who,
@@ -92,7 +98,7 @@ def submission_alert(item: QueuedSubmission, operators: Sequence[str]) -> Alert 
         body_text=render("alert.txt.j2", **context),
         body_html=render("alert.html.j2", **context),
         attachment_path=str(item.workbook) if item.workbook else None,
-        attachment_name=f"{who}{year}校验结果{item.workbook.suffix}" if item.workbook else None,
+        attachment_name=f"{_clip(who)}{year}校验结果{item.workbook.suffix}" if item.workbook else None,
     )
 
 
@@ -118,7 +124,7 @@ def queue_reminders(
                 bureau_code=bureau.code,
                 fiscal_year=fiscal_year,
                 recipients=recipients,
-                subject=f"【报送提醒】{bureau.name} {fiscal_year} 年度报表尚未报送（截止 {due_on:%Y-%m-%d}）",
+                subject=f"【报送提醒】{_clip(bureau.name)} {fiscal_year} 年度报表尚未报送（截止 {due_on:%Y-%m-%d}）",
                 body_text=render("reminder.txt.j2", **context),
                 body_html=render("reminder.html.j2", **context),
             )
@@ -162,7 +168,7 @@ def deliver_pending(
             if alert is None:
                 continue
             try:
-                alert.delivered_as = _deliver(alert, smtp, outbox_dir)
+                alert.delivered_as = _deliver(alert, smtp, outbox_dir)[:1000]
             except Exception as exc:  # the server is down or refused: keep it, try again later
                 alert.attempts += 1
                 alert.last_error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -191,7 +197,9 @@ def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path) -> str:
     message = build_message(mail, smtp)
     if smtp.host is None:
         return str(write_eml(message, outbox_dir, f"{alert.id:06d}-{alert.kind}"))
-    send(message, smtp)
+    refused = send(message, smtp)
+    if refused:  # sent to the others; say who did not get it rather than retry and double their mail
+        return "smtp；被拒收：" + "，".join(f"{address} ({code})" for address, (code, _) in refused.items())
     return "smtp"
 
 

@@ -56,22 +56,20 @@ def _batches(files: list[Path], size: int) -> Iterator[list[Path]]:
         yield files[start : start + size]
 
 
+def progress_bar(console: Console, *, disable: bool = False) -> Progress:
+    """The progress display of long command-line work; it vanishes when done."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True, disable=disable)
+
+
 def validate_files(files: list[Path], settings: Settings, console: Console) -> list[FileReport]:
     """Read and check files in batches, with a progress bar on the terminal for long runs."""
     template = load_template(settings.template)
     limits = ReaderLimits()
     reports: list[FileReport] = []
-    progress = Progress(
-        TextColumn("校验中"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=len(files) < 20 or not console.is_terminal,
-    )
+    progress = progress_bar(console, disable=len(files) < 20 or not console.is_terminal)
     with progress:
-        task = progress.add_task("validate", total=len(files))
+        task = progress.add_task("校验中", total=len(files))
         for batch in _batches(files, BATCH_SIZE):
             submissions = []
             for path in batch:
@@ -159,14 +157,7 @@ def run(
     from intake import progress as run_progress
 
     console = make_console()
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
+    bar = progress_bar(console)
     stages = {
         "read": bar.add_task("读取", total=0, visible=False),
         "load": bar.add_task("入库", total=0, visible=False),
@@ -226,15 +217,14 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
 def print_outputs(summary: IntakeSummary, console: Console) -> None:
     """Where the run's outputs are."""
     if summary.outputs:
-        console.print(f"标注工作簿和网页（{len(summary.outputs)} 个）：{summary.outputs[0].parent}")
+        console.print(f"标注工作簿和网页（{len(summary.outputs)} 个）：{summary.outputs[0].parent}", soft_wrap=True)
     for path in summary.period_reports:
-        console.print(f"期间汇总报告：{path}")
+        console.print(f"期间汇总报告：{path}", soft_wrap=True)
     delivery = summary.delivery
     if delivery is not None and (delivery.sent or delivery.failed or delivery.pending):
         where = f"，.eml 文件在 {summary.outbox}" if SmtpSettings().host is None else ""
-        console.print(
-            f"提醒邮件：新增 {summary.alerts_queued}，已发出 {delivery.sent}，待重试 {delivery.pending}{where}"
-        )
+        counts = f"新增 {summary.alerts_queued}，已发出 {delivery.sent}，待重试 {delivery.pending}"
+        console.print(f"提醒邮件：{counts}{where}", soft_wrap=True)
 
 
 def _engine() -> Engine:

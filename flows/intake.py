@@ -120,30 +120,46 @@ def publish_artifacts(summary: IntakeSummary) -> None:
     )
 
 
+@task(cache_policy=NO_CACHE)
+def publish_failure(inbox: str, error: Exception, summary: IntakeSummary | None = None) -> None:
+    """Say in the UI that the run failed, under the same key, so the latest summary never looks green."""
+    create_markdown_artifact(
+        key="intake-summary", markdown=pipeline.failure_markdown(inbox, error, summary), description="入库运行摘要"
+    )
+
+
 @flow(name="intake", description="Take in new submission workbooks from the inbox, check them and load them once.")
 def intake(inbox: str | None = None, batch_size: int | None = None, data_dir: str | None = None) -> IntakeSummary:
     """Inbox → archive → read → check → load → reports and alerts, in batches."""
     settings = settings_for(data_dir, batch_size=batch_size)
     inbox_path = Path(inbox) if inbox else settings.inbox_dir
 
-    retrying(prepare_database, settings)(settings)
-    run_id = retrying(open_run, settings)(settings, inbox_path)
-    files_seen, receipts = retrying(receive_files, settings)(settings, inbox_path, run_id)
+    try:
+        retrying(prepare_database, settings)(settings)
+        run_id = retrying(open_run, settings)(settings, inbox_path)
+        files_seen, receipts = retrying(receive_files, settings)(settings, inbox_path, run_id)
+    except Exception as exc:
+        publish_failure(str(inbox_path), exc)
+        raise
     summary = IntakeSummary(run_id, str(flow_run.id) if flow_run.id else None, str(inbox_path), files_seen)
     summary.outbox = settings.outbox_dir
     progress.expect("read", len(receipts))
     progress.expect("load", len(receipts))
-    for batch in pipeline.batches(receipts, settings.batch_size):
-        submissions = read_workbooks(settings, batch)
-        reports = check_workbooks(settings, submissions)
-        outcomes = retrying(load_submissions, settings)(settings, run_id, batch, submissions, reports)
-        written = retrying(write_reports, settings)(settings, outcomes, reports)
-        summary.outcomes += outcomes
-        summary.outputs += [p for w in written for p in (w.workbook, w.page) if p is not None]
-        summary.alerts_queued += retrying(queue_alerts, settings)(settings, written)
-    for year in summary.fiscal_years:
-        summary.period_reports += period_report(year, data_dir=data_dir)
-    summary.delivery = retrying(deliver_alerts, settings)(settings)
-    retrying(close_run, settings)(settings, run_id, files_seen, summary.outcomes)
+    try:
+        for batch in pipeline.batches(receipts, settings.batch_size):
+            submissions = read_workbooks(settings, batch)
+            reports = check_workbooks(settings, submissions)
+            outcomes = retrying(load_submissions, settings)(settings, run_id, batch, submissions, reports)
+            written = retrying(write_reports, settings)(settings, outcomes, reports)
+            summary.outcomes += outcomes
+            summary.outputs += [p for w in written for p in (w.workbook, w.page) if p is not None]
+            summary.alerts_queued += retrying(queue_alerts, settings)(settings, written)
+        summary.delivery = retrying(deliver_alerts, settings)(settings)
+        for year in summary.fiscal_years:
+            summary.period_reports += period_report(year, data_dir=data_dir)
+        retrying(close_run, settings)(settings, run_id, files_seen, summary.outcomes)
+    except Exception as exc:
+        publish_failure(str(inbox_path), exc, summary)
+        raise
     publish_artifacts(summary)
     return summary

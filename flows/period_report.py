@@ -10,9 +10,11 @@ from prefect.cache_policies import NO_CACHE
 
 from budgetflow.settings import Settings
 from flows.common import database_task, engine_of, retrying, settings_for
+from intake.pipeline import markdown_text
 from models.database import upgrade
 from models.reporting import period_report as read_period
-from reports.period import PeriodReport, write_html, write_workbook
+from reports.html import STATUS_TEXT
+from reports.period import MISSING, PeriodReport, write_html, write_workbook
 
 
 @task(cache_policy=NO_CACHE)
@@ -33,8 +35,9 @@ def write_outputs(report: PeriodReport, directory: Path) -> list[Path]:
 @task(cache_policy=NO_CACHE)
 def publish(report: PeriodReport, paths: list[Path]) -> None:
     """A markdown summary in the Prefect UI, one stable key per fiscal year."""
-    attention = "\n".join(
-        f"- {line.code} {line.name.replace('|', ' ')}：{'未报送' if line.status is None else line.status}"
+    attention = "\n".join(  # code and name come from the bureau's cover: escaped, as in the intake summary
+        f"- {markdown_text(line.code)} {markdown_text(line.name)}："
+        f"{MISSING if line.status is None else STATUS_TEXT[line.status]}"
         for line in report.attention
     )
     markdown = "\n".join(

@@ -156,7 +156,7 @@ def artifact_markdown(summary: IntakeSummary) -> str:
         "",
         headline,
         "",
-        f"- 收件箱：`{summary.inbox}`，{summary.files_seen} 个文件",
+        f"- 收件箱：{markdown_text(summary.inbox)}，{summary.files_seen} 个文件",
         f"- 入库 {len(loaded)}，重复 {summary.count('duplicate')}；通过 {summary.status_count('passed')}，"
         f"有警告 {summary.status_count('warnings')}，未通过 {len(failed)}，无法读取 {len(unreadable)}",
         f"- 新增提醒邮件 {summary.alerts_queued} 封",
@@ -168,16 +168,41 @@ def artifact_markdown(summary: IntakeSummary) -> str:
             first = next((f for f in o.findings if f.severity == "error"), None)
             where = f"{first.sheet}!{first.cells[0]} " if first and first.sheet and first.cells else ""
             text = f"{where}{first.message}" if first else ""
-            cells = [_md(o.file_name), _md(o.bureau_code or ""), STATUS_TEXT[o.status], str(o.errors), _md(text)]
+            cells = [
+                markdown_text(o.file_name),
+                markdown_text(o.bureau_code or ""),
+                STATUS_TEXT[o.status],
+                str(o.errors),
+                markdown_text(text),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
-    if summary.outputs or summary.period_reports:
-        lines += ["", "输出文件：", ""] + [f"- `{path}`" for path in [*summary.period_reports, *summary.outputs]]
+    if summary.outputs:
+        folder = markdown_text(str(summary.outputs[0].parent))
+        lines += ["", f"- 标注工作簿和网页 {len(summary.outputs)} 个，在 {folder}"]
+    lines += [f"- 期间汇总报告：{markdown_text(str(path))}" for path in summary.period_reports]
     return "\n".join(lines)
 
 
-def _md(text: str) -> str:
-    """Bureau-supplied text inside a markdown table cell: no pipes, no markup, no line breaks."""
-    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in text.replace("\n", " "))[:200]
+def failure_markdown(inbox: str, error: Exception, summary: IntakeSummary | None) -> str:
+    """The summary of a run that could not finish: what failed, and what it had done by then."""
+    lines = [
+        "# 入库运行失败",
+        "",
+        "## ✗ 本次运行未能完成，请查看运行日志",
+        "",
+        f"- 收件箱：{markdown_text(inbox)}",
+        f"- 原因：{markdown_text(str(error))}",
+        "- 已归档的文件不会丢失，下次运行时会继续处理。",
+    ]
+    if summary is not None and summary.outcomes:
+        lines.append(f"- 失败前已入库 {summary.count('loaded')} 份，重复 {summary.count('duplicate')} 份")
+    return "\n".join(lines)
+
+
+def markdown_text(text: str) -> str:
+    """Bureau-supplied text inside a markdown table cell or list item: no pipes, no markup, no line breaks."""
+    one_line = " ".join(text.splitlines())[:200]  # \r, \r\n and \n all end a markdown line (and a table row)
+    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in one_line)
 
 
 def batches(items: Sequence[ClaimedReceipt], size: int) -> list[list[ClaimedReceipt]]:

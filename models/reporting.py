@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from alerts.mail import valid_address
 from models.database import session_scope
 from models.tables import Bureau, Deadline, SelfEvaluation, Submission, SummaryLine, ThreePublicLine, utcnow
 from reports.period import BureauLine, PeriodReport
@@ -33,6 +34,16 @@ class RegistryError(ValueError):
 
 def parse_registry(path: Path) -> tuple[list[RegistryEntry], dict[int, dt.date]]:
     """Bureaus (code, name, email) and deadlines from a YAML file, or bureaus from a CSV file."""
+    try:
+        return _parse_registry(path)
+    except RegistryError:
+        raise
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
+        # YAML syntax, a date YAML reads but the calendar lacks (2024-02-30), not UTF-8, a list where a mapping is due
+        raise RegistryError(f"{path}：{' '.join(str(exc).split())}") from exc
+
+
+def _parse_registry(path: Path) -> tuple[list[RegistryEntry], dict[int, dt.date]]:
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(io.StringIO(text)))
@@ -50,7 +61,13 @@ def parse_registry(path: Path) -> tuple[list[RegistryEntry], dict[int, dt.date]]
         if not code or not name:
             raise RegistryError(f"{path} 第 {number} 条：单位编码（code）和单位名称（name）必填")
         email = str(row.get("email") or "").strip() or None
+        if len(code) > 20 or len(name) > 200:
+            raise RegistryError(f"{path} 第 {number} 条：单位编码最长 20 个字符，单位名称最长 200 个字符")
+        if email is not None and not valid_address(email):
+            raise RegistryError(f"{path} 第 {number} 条：电子邮箱“{email}”不是有效地址")
         entries.append(RegistryEntry(code, name, email))
+    if not entries and not deadlines:
+        raise RegistryError(f"{path}：没有任何单位（code, name, email）或截止日期")
     return entries, deadlines
 
 

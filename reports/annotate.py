@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zipfile
 from collections import defaultdict
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,12 @@ def _cells_of(reference: str) -> list[str]:
     min_col, min_row, max_col, max_row = range_boundaries(reference)
     if None in (min_col, min_row, max_col, max_row):
         return []
-    cells = [
+    cells = (
         f"{get_column_letter(col)}{row}"
         for row in range(min_row or 1, (max_row or 1) + 1)
         for col in range(min_col or 1, (max_col or 1) + 1)
-    ]
-    return cells[:MAX_CELLS_PER_RANGE]
+    )
+    return list(islice(cells, MAX_CELLS_PER_RANGE))  # never list a whole sheet (`A1:XFD1048576`) first
 
 
 def _comment_text(finding: Finding) -> str:
@@ -62,25 +63,32 @@ def _comment_text(finding: Finding) -> str:
     return "\n".join(lines)
 
 
+def _marked_cell(sheet: Worksheet, coordinate: str) -> Cell | None:
+    """The cell that carries the mark of `coordinate`: itself, or the top-left cell of its merged range."""
+    cell = sheet[coordinate]
+    if isinstance(cell, Cell):
+        return cell
+    for merged in sheet.merged_cells.ranges:
+        if coordinate in merged:
+            top_left = sheet.cell(merged.min_row, merged.min_col)
+            return top_left if isinstance(top_left, Cell) else None
+    return None
+
+
 def _mark_cells(book: openpyxl.Workbook, findings: list[Finding]) -> None:
-    notes: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    notes: dict[Cell, list[Finding]] = defaultdict(list)
     for finding in findings:
         if finding.sheet is None or finding.sheet not in book.sheetnames:
             continue
+        sheet = book[finding.sheet]
+        assert isinstance(sheet, Worksheet)
         for reference in finding.cells:
             for coordinate in _cells_of(reference):
-                notes[(finding.sheet, coordinate)].append(finding)
-    for (sheet_name, reference), named_by in notes.items():
-        sheet = book[sheet_name]
-        assert isinstance(sheet, Worksheet)
-        cell = sheet[reference]
-        if not isinstance(cell, Cell):  # inside a merged range: mark its top-left cell
-            for merged in sheet.merged_cells.ranges:
-                if reference in merged:
-                    cell = sheet.cell(merged.min_row, merged.min_col)
-                    break
-            else:
-                continue
+                cell = _marked_cell(sheet, coordinate)
+                # One note per cell: the cells of a merged range all come to its top-left cell.
+                if cell is not None and finding not in notes[cell]:
+                    notes[cell].append(finding)
+    for cell, named_by in notes.items():
         error = any(f.severity is Severity.ERROR for f in named_by)
         cell.fill = ERROR_FILL if error else WARNING_FILL
         text = "\n\n".join(_comment_text(f) for f in named_by)
@@ -121,6 +129,9 @@ def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str) 
         write_text(sheet.cell(4, 1), "未发现问题。")
     for letter, width in zip("ABCDEFGH", (6, 6, 24, 14, 16, 70, 14, 14), strict=True):
         sheet.column_dimensions[letter].width = width
+    for other in book.worksheets:  # a sheet left selected would open grouped with this one in Excel
+        other.sheet_view.tabSelected = False
+    sheet.sheet_view.tabSelected = True
     book.active = 0
 
 

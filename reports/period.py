@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -61,7 +61,7 @@ class BureauLine:
 def _percent(part: Decimal | None, whole: Decimal | None) -> Decimal | None:
     if part is None or whole is None or whole == 0:
         return None
-    return round(part / whole * 100, 2)
+    return (part / whole * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # 四舍五入, as the bureau rounds
 
 
 @dataclass(slots=True)
@@ -80,11 +80,18 @@ class PeriodReport:
 
     @property
     def county_execution_rate(self) -> Decimal | None:
-        return _percent(self.total("expense_total"), self.total("budget_total"))
+        return self._county_rate("expense_total", "budget_total")
 
     @property
     def county_three_public_use(self) -> Decimal | None:
-        return _percent(self.total("three_public_actual"), self.total("three_public_budget"))
+        return self._county_rate("three_public_actual", "three_public_budget")
+
+    def _county_rate(self, part: str, whole: str) -> Decimal | None:
+        """Over the bureaus that gave both figures: one with a budget and no spending would skew it."""
+        both = [line for line in self.lines if getattr(line, part) is not None and getattr(line, whole) is not None]
+        return _percent(
+            sum((getattr(x, part) for x in both), Decimal(0)), sum((getattr(x, whole) for x in both), Decimal(0))
+        )
 
 
 HEADERS = [

@@ -18,6 +18,14 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 POSTGRES_ADMIN_URL = os.environ.get("BUDGETFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(autouse=True)
+def _no_real_mail_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own mail settings never reach the tests: they would send real mail."""
+    for name in list(os.environ):
+        if name.startswith("BUDGETFLOW_SMTP_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def sample_inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample inbox, written once per test session (copy it before a run empties it)."""

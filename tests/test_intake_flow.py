@@ -17,7 +17,12 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    TaskRunFilter,
+    TaskRunFilterFlowRunId,
+)
 from prefect.client.schemas.objects import FlowRun, TaskRun
 from sqlalchemy import inspect, select, text
 from sqlmodel import Session, col
@@ -38,8 +43,9 @@ SEED, CLEAN = "430981-013", "430981-021"
 SEED_FILE, CLEAN_FILE, CORRECTED_FILE = "2023-科工信局.xlsx", "2023-教育局.xlsx", "2023-科工信局-更正.xlsx"
 BUREAUS = (SEED, CLEAN, "430981-035", "430981-047", "430981-052")
 BATCH_SIZE = 2  # six sample files: three batches
-ONCE_TASKS = ("prepare_database", "open_run", "receive_files", "close_run")
-BATCH_TASKS = ("read_workbooks", "check_workbooks", "load_submissions")
+ONCE_TASKS = ("prepare_database", "open_run", "receive_files", "deliver_alerts", "close_run", "publish_artifacts")
+BATCH_TASKS = ("read_workbooks", "check_workbooks", "load_submissions", "write_reports", "queue_alerts")
+SUBFLOWS = ("period_report",)  # once per fiscal year loaded: the sample inbox holds 2023 only
 CLOSED_DATABASE = "postgresql+psycopg://budgetflow:s3cret-word@127.0.0.1:1/budgetflow"
 CLOSED_DATABASE_SHOWN = "postgresql+psycopg://budgetflow:***@127.0.0.1:1/budgetflow"
 DROP_CONNECTION_ON_INSERT = """
@@ -50,6 +56,8 @@ BEGIN
 END $$;
 CREATE TRIGGER drop_connection BEFORE INSERT ON submission FOR EACH ROW EXECUTE FUNCTION drop_connection();
 """
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 runner = CliRunner()
 
@@ -108,6 +116,14 @@ def flow_run_of(flow_run_id: str | uuid.UUID) -> tuple[FlowRun, str, list[TaskRu
             task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run.id]))
         )
     return flow_run, flow.name, task_runs
+
+
+def subflow_runs(flow_run_id: uuid.UUID) -> list[FlowRun]:
+    """The flow runs a flow run started as subflows."""
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))
+        )
 
 
 def task_counts(task_runs: list[TaskRun]) -> dict[str, int]:
@@ -189,7 +205,7 @@ def test_the_intake_flow_loads_every_file_of_the_inbox_and_archives_each_under_i
 
 
 @on_harness
-def test_the_flow_run_is_recorded_in_prefect_with_a_handful_of_task_runs_per_batch(
+def test_the_flow_run_is_recorded_in_prefect_with_a_handful_of_task_runs_per_batch_and_one_period_report_subflow(
     sample_inbox: Path, data_dir: Path, tmp_path: Path
 ) -> None:
     summary = run_intake(fill_inbox(sample_inbox, tmp_path / "inbox"))
@@ -203,8 +219,19 @@ def test_the_flow_run_is_recorded_in_prefect_with_a_handful_of_task_runs_per_bat
     assert flow_run.parameters["batch_size"] == BATCH_SIZE
     assert {t.flow_run_id for t in task_runs} == {flow_run.id}
     assert all(t.state is not None and t.state.is_completed() for t in task_runs)
-    # each task its own key (the database tasks are wrapped), the batch tasks once per batch of two
-    assert task_counts(task_runs) == {**dict.fromkeys(ONCE_TASKS, 1), **dict.fromkeys(BATCH_TASKS, 3)}
+    # each task its own key (the database tasks are wrapped), the batch tasks once per batch of two, and the
+    # period_report subflow as one task run of the parent (its own tasks run in its own flow run)
+    assert task_counts(task_runs) == {
+        **dict.fromkeys(ONCE_TASKS, 1),
+        **dict.fromkeys(BATCH_TASKS, 3),
+        **dict.fromkeys(SUBFLOWS, 1),
+    }
+    [period] = subflow_runs(flow_run.id)
+    assert (period.parameters["fiscal_year"], period.state_name) == (2023, "Completed")
+    assert summary.period_reports == [
+        data_dir / "reports" / "period" / "2023-period-report.xlsx",
+        data_dir / "reports" / "period" / "2023-period-report.html",
+    ]
 
 
 @on_harness
@@ -267,8 +294,10 @@ def test_a_database_that_refuses_connections_fails_the_flow_run_with_a_clear_mes
     assert "s3cret-word" not in message
     flow_run, _, task_runs = flow_run_of(state.state_details.flow_run_id)
     assert flow_run.state is not None and flow_run.state.is_failed()
-    [prepare] = task_runs  # nothing ran after the database task that gave up
-    assert (task_counts([prepare]), prepare.run_count) == ({"prepare_database": 1}, 3)  # tried, retried twice
+    # Nothing ran after the database task that gave up, but the failure summary for the UI.
+    assert task_counts(task_runs) == {"prepare_database": 1, "publish_failure": 1}
+    [prepare] = [t for t in task_runs if t.task_key.startswith("prepare_database")]
+    assert prepare.run_count == 3  # tried, retried twice
     assert {digest(p) for p in inbox.iterdir()} | archived(data_dir) == hashes
 
     monkeypatch.setenv("BUDGETFLOW_DATABASE_URL", database_url)
@@ -434,9 +463,12 @@ def test_budgetflow_db_upgrade_creates_the_schema_in_an_empty_database(data_dir:
 def test_the_demo_runs_end_to_end_with_the_console_script_and_its_own_temporary_prefect_server(
     tmp_path: Path,
 ) -> None:
-    """`budgetflow samples`, `budgetflow run`, `budgetflow show 6` with no Prefect server: `run` starts one."""
+    """The README's first command from the repository root — `budgetflow samples && budgetflow bureaus import
+    samples/bureaus.yaml && budgetflow run` — with no Prefect server (`run` starts one), then `budgetflow show 6`."""
     script = Path(sys.executable).with_name("budgetflow")
     data = tmp_path / "var"
+    (tmp_path / "samples").mkdir()  # the repository's registry, at the path the README gives
+    shutil.copy(REPOSITORY / "samples" / "bureaus.yaml", tmp_path / "samples" / "bureaus.yaml")
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BUDGETFLOW_"))}
     environment |= {"BUDGETFLOW_DATA_DIR": str(data), "PREFECT_HOME": str(tmp_path / "prefect"), "COLUMNS": "200"}
 
@@ -448,6 +480,9 @@ def test_the_demo_runs_end_to_end_with_the_console_script_and_its_own_temporary_
     samples = budgetflow("samples")
     assert samples.returncode == 0, samples.stderr
     assert len(list((data / "inbox").iterdir())) == 6
+    registered = budgetflow("bureaus", "import", "samples/bureaus.yaml")
+    assert registered.returncode == 0, registered.stderr
+    assert "已登记 7 个单位；2023 年度截止 2024-03-31" in registered.stdout
 
     run = budgetflow("run")
 
@@ -460,6 +495,25 @@ def test_the_demo_runs_end_to_end_with_the_console_script_and_its_own_temporary_
         assert connection.execute("SELECT count(*) FROM submission").fetchone() == (6,)
     assert (tmp_path / "prefect" / "prefect.db").exists()  # the temporary server kept its history there
     assert list((data / "inbox").iterdir()) == []
+
+    # where the outputs are: printed, and there
+    submissions_dir, period_dir, outbox = data / "reports" / "submissions", data / "reports" / "period", data / "outbox"
+    assert f"标注工作簿和网页（11 个）：{submissions_dir}" in run.stdout  # five workbooks, six pages
+    assert len(list(submissions_dir.glob("*.xlsx"))) == 5  # the unreadable file has no workbook to annotate
+    assert len(list(submissions_dir.glob("*.html"))) == 6
+    for period_report in (period_dir / "2023-period-report.xlsx", period_dir / "2023-period-report.html"):
+        assert f"期间汇总报告：{period_report}" in run.stdout
+        assert period_report.stat().st_size > 0
+    assert "沅江市民政局" in (period_dir / "2023-period-report.html").read_text(encoding="utf-8")  # never submits
+    # the two failed bureaus are told; the unreadable file names no bureau and there are no operators
+    assert f"提醒邮件：新增 2，已发出 2，待重试 0，.eml 文件在 {outbox}" in run.stdout
+    emails = sorted(outbox.glob("*.eml"))
+    assert len(emails) == 2
+    recipients = {
+        line for eml in emails for line in eml.read_text(encoding="utf-8").splitlines() if line.startswith("To:")
+    }
+    assert recipients == {"To: kgxj@yuanjiang.example.cn", "To: nyj@yuanjiang.example.cn"}
+
     shown = budgetflow("show", "6")  # as the README suggests next: the seed bureau is the sixth file by name
     assert shown.returncode == 0, shown.stderr
     assert "沅江市科学技术和工业信息化局" in shown.stdout and "sum/income" in shown.stdout
