@@ -398,6 +398,62 @@ def bureaus_import(
     typer.echo(f"已登记 {len(entries)} 个单位" + (f"；{years}" if years else ""))
 
 
+@app.command()
+def template(
+    year: Annotated[int, typer.Option(help="fiscal year printed on the cover")],
+    out: Annotated[Path, typer.Option(help="the .xlsx file to write")],
+) -> None:
+    """Write a blank spec-v1 workbook for bureaus to fill (labels protected, inputs validated, totals as formulas)."""
+    from workbooks.blank import write_blank_template
+
+    try:
+        typer.echo(write_blank_template(year, out, load_template(Settings().template)))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    intake_cron: Annotated[str, typer.Option(help="schedule of intake")] = "*/15 * * * *",
+    report_cron: Annotated[str, typer.Option(help="schedule of the period report")] = "30 6 * * *",
+    notify_cron: Annotated[str, typer.Option(help="schedule of reminders and alert delivery")] = "0 9 * * *",
+    fiscal_year: Annotated[int | None, typer.Option(help="year of the period report (default: last year)")] = None,
+) -> None:
+    """Single-machine mode: run the three schedules in this process (Prefect `serve`) until stopped.
+
+    Runs against PREFECT_API_URL (start `prefect server start` first to watch them in the UI).
+    """
+    import datetime as dt
+
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.echo(
+            "budgetflow serve 需要一个常驻的 Prefect 服务器：先运行 `prefect server start`，"
+            "再设置 PREFECT_API_URL=http://127.0.0.1:4200/api（见 deploy/README.md）",
+            err=True,
+        )
+        raise typer.Exit(2)
+    settings = Settings()
+    configure_prefect(settings, quiet=False)
+    from prefect import serve as serve_deployments
+    from prefect.deployments.runner import RunnerDeployment
+
+    from flows.intake import intake
+    from flows.notify import notify
+    from flows.period_report import period_report
+
+    year = fiscal_year or dt.date.today().year - 1
+    deployments = [
+        intake.to_deployment(name="intake", cron=intake_cron, tags=["budgetflow"]),
+        period_report.to_deployment(
+            name="period-report", cron=report_cron, parameters={"fiscal_year": year}, tags=["budgetflow"]
+        ),
+        notify.to_deployment(name="notify", cron=notify_cron, tags=["budgetflow"]),
+    ]
+    # Called outside an event loop, to_deployment returns the deployment itself, not a coroutine.
+    serve_deployments(*[d for d in deployments if isinstance(d, RunnerDeployment)])
+
+
 db = typer.Typer(help="Database administration.", no_args_is_help=True)
 app.add_typer(db, name="db")
 

@@ -103,3 +103,22 @@ def test_the_installed_console_script_runs_the_demo_over_the_sample_inbox(sample
     assert completed.returncode == 1
     assert "Traceback" not in completed.stdout + completed.stderr
     assert "共 6 个文件" in completed.stdout
+
+
+def test_serve_without_a_prefect_server_says_how_to_start_one(monkeypatch) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+    result = runner.invoke(app, ["serve"])
+
+    assert result.exit_code == 2
+    assert "prefect server start" in result.output
+
+
+def test_template_writes_a_blank_workbook_that_reads_without_formula_errors(tmp_path: Path) -> None:
+    code, out = run("template", "--year", "2024", "--out", str(tmp_path / "2024.xlsx"))
+
+    assert code == 0
+    assert Path(out.strip()) == tmp_path / "2024.xlsx"
+    report = json.loads(run("validate", str(tmp_path / "2024.xlsx"), "--json")[1])
+    assert report["fiscal_year"] == 2024
+    assert not [f for f in report["findings"] if f["rule"] == "format/formula"]

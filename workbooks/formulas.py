@@ -32,6 +32,10 @@ class FormulaError(Exception):
     """The formula is outside what budgetflow evaluates."""
 
 
+class DividedByZero(FormulaError):
+    """The formula divides by zero (a spreadsheet shows #DIV/0!)."""
+
+
 def _tokens(formula: str) -> list[tuple[str, str]]:
     text = formula.lstrip("=").strip()
     tokens: list[tuple[str, str]] = []
@@ -86,7 +90,7 @@ class _Parser:
             try:
                 value = value * right if token == ("op", "*") else value / right
             except (DivisionByZero, InvalidOperation) as exc:
-                raise FormulaError("除数为零") from exc
+                raise DividedByZero("除数为零") from exc
         return value
 
     def unary(self) -> Decimal:

@@ -19,7 +19,7 @@ from checks.labels import normalise_label
 from checks.messages import render
 from checks.records import ListRow, Located, Submission
 from checks.template import FieldSpec, SheetSpec, Template, default_template
-from workbooks.formulas import FormulaError, evaluate, references
+from workbooks.formulas import DividedByZero, FormulaError, evaluate, references
 from workbooks.grid import RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1, open_grid
 from workbooks.values import (
     CellValueError,
@@ -73,7 +73,7 @@ class _WorkbookReader:
     grid: WorkbookGrid
     template: Template
     submission: Submission
-    _evaluated: dict[tuple[str, int, int], Decimal] = field(default_factory=dict)
+    _evaluated: dict[tuple[str, int, int], Decimal | None] = field(default_factory=dict)
     _failed: dict[tuple[str, int, int], str] = field(default_factory=dict)  # formula cell → why not evaluated
 
     # --- findings -------------------------------------------------------------------------------
@@ -125,6 +125,9 @@ class _WorkbookReader:
                 formula = self.formula_at(cell)
                 try:
                     self._evaluated[cell] = evaluate(formula or "", cell[0], self.referenced_value)
+                except DividedByZero:
+                    # A rate whose budget is still empty or zero: there is nothing to check, not a bad formula.
+                    self._evaluated[cell] = None
                 except FormulaError as exc:
                     self._failed[cell] = str(exc)
         if key in self._failed:
@@ -417,14 +420,31 @@ class _WorkbookReader:
         total_label = normalise_label(spec.total_label or "")
         rows: list[ListRow] = []
         previous: dict[str, Located] = {}
-        for row in range(header_row + 1, sheet.max_row + 1):
-            texts = {k: self.text_at(sheet, row, c) for k, c in columns.items() if not sheet.is_merged_follower(row, c)}
-            if not any(self.holds_content(sheet, row, col) for col in columns.values()):
-                break  # the first blank row ends the list
+
+        def filled(row: int) -> bool:
+            return any(self.holds_content(sheet, row, col) for col in columns.values())
+
+        def texts_of(row: int) -> dict[str, str]:
+            return {k: self.text_at(sheet, row, c) for k, c in columns.items() if not sheet.is_merged_follower(row, c)}
+
+        def total_row(row: int) -> bool:
+            return total_label != "" and any(normalise_label(t) == total_label for t in texts_of(row).values())
+
+        row = header_row
+        while row < sheet.max_row:
+            row += 1
+            if not filled(row):
+                # The first blank row ends the list — unless only blank rows stand between it and the
+                # 合计 row, as in a template with more rows than projects.
+                following = next((r for r in range(row + 1, sheet.max_row + 1) if filled(r)), None)
+                if following is None or not total_row(following):
+                    break
+                row = following
+            texts = texts_of(row)
             first_text = next((t for t in texts.values() if t), "")
             if is_note(first_text):
                 break
-            is_total = total_label != "" and any(normalise_label(t) == total_label for t in texts.values())
+            is_total = total_row(row)
             values = {
                 column_key: self.list_value(sheet, row, col, spec.columns[column_key])
                 for column_key, col in columns.items()
