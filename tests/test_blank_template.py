@@ -18,7 +18,7 @@ from checks.template import default_template
 from tests.support import check_one
 from workbooks.blank import write_blank_template
 from workbooks.reader import read_submission
-from workbooks.samples import BureauFigures, Project, seed_figures
+from workbooks.samples import BureauFigures, Project, indicator_cells, seed_figures
 
 D = Decimal
 SHEETS = ["封面", "收支总表", "三公经费", "项目支出", "绩效指标", "自评结果"]
@@ -115,21 +115,7 @@ def _fill(path: Path, figures: BureauFigures, typed_over: frozenset[tuple[str, s
     indicators = book["绩效指标"]
     col_of = {indicators.cell(1, col).value: col for col in range(1, indicators.max_column + 1)}
     for row, item in enumerate(figures.indicators, start=2):
-        indicator_values: dict[str, Any] = {
-            "一级指标": item.level1,
-            "二级指标": item.level2,
-            "三级指标": item.name,
-            "指标性质": item.nature,
-            "年度指标值": _plain(item.target),
-            "实际完成值": _plain(item.result),
-            "度量单位": item.unit,
-            "分值": _plain(item.weight),
-            "得分": _plain(item.score),
-            "偏差原因分析及改进措施": item.analysis,
-            "分子": _plain(item.numerator),
-            "分母": _plain(item.denominator),
-        }
-        for label, value in indicator_values.items():
+        for label, value in indicator_cells(item).items():
             _type_in(indicators, row, col_of[label], value)
 
     assert figures.result is not None

@@ -512,24 +512,32 @@ def _write_indicators(book: Workbook, figures: BureauFigures, layout: Layout) ->
             group_start = row
         if not (layout.merged_levels and previous is not None and previous.level2 == item.level2 and same_level1):
             sheet.cell(row, col["二级指标"], item.level2)
-        values: dict[str, Any] = {
-            "三级指标": item.name,
-            "指标性质": item.nature,
-            "年度指标值": _plain(item.target),
-            "实际完成值": _plain(item.result),
-            "度量单位": item.unit,
-            "分值": _plain(item.weight),
-            "得分": _plain(item.score),
-            "偏差原因分析及改进措施": item.analysis,
-            "分子": _plain(item.numerator),
-            "分母": _plain(item.denominator),
-        }
+        values = indicator_cells(item)
+        del values["一级指标"], values["二级指标"]  # written above, merged or once per group
         for label, value in values.items():
             sheet.cell(row, col[label], value)
         previous = item
     last = header_row + len(figures.indicators)
     if layout.merged_levels and last > group_start:
         sheet.merge_cells(start_row=group_start, start_column=1, end_row=last, end_column=1)
+
+
+def indicator_cells(item: Indicator) -> dict[str, Any]:
+    """An indicator's values by the header of their 绩效指标 column, as a clerk types them."""
+    return {
+        "一级指标": item.level1,
+        "二级指标": item.level2,
+        "三级指标": item.name,
+        "指标性质": item.nature,
+        "年度指标值": _plain(item.target),
+        "实际完成值": _plain(item.result),
+        "度量单位": item.unit,
+        "分值": _plain(item.weight),
+        "得分": _plain(item.score),
+        "偏差原因分析及改进措施": item.analysis,
+        "分子": _plain(item.numerator),
+        "分母": _plain(item.denominator),
+    }
 
 
 def _plain(value: Decimal | str | None) -> Any:
