@@ -18,10 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from alerts.mail import OutgoingMail, SmtpSettings, build_message, send, valid_address, write_eml
-from checks.findings import FileReport, Severity
+from checks.findings import STATUS_TEXT, FileReport, Severity
 from models.database import session_scope
 from models.tables import Alert, Bureau, Submission, utcnow
-from reports.html import STATUS_TEXT, grouped_by_sheet, render
+from reports.html import grouped_by_sheet, render
 
 MAX_BACKOFF = dt.timedelta(hours=6)
 NAME_IN_HEADER = 60  # characters of a bureau or file name in a subject or attachment name

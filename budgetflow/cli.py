@@ -17,7 +17,7 @@ from rich.table import Table
 from alerts.mail import SmtpSettings
 from budgetflow.prefect_env import configure_prefect
 from budgetflow.settings import ReaderLimits, Settings
-from checks.findings import FileReport, Finding, Severity, Status
+from checks.findings import STATUS_TEXT, FileReport, Finding, Severity, Status
 from checks.template import load_template
 from checks.validate import validate_batch
 from workbooks.reader import read_submission
@@ -31,7 +31,6 @@ app = typer.Typer(help="budgetflow: check and load the workbooks that department
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 BATCH_SIZE = 500
 STATUS_STYLE = {Status.PASSED: "green", Status.WARNINGS: "yellow", Status.FAILED: "red", Status.UNREADABLE: "magenta"}
-STATUS_TEXT = {Status.PASSED: "通过", Status.WARNINGS: "有警告", Status.FAILED: "未通过", Status.UNREADABLE: "无法读取"}
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -184,7 +183,8 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
     table = Table(title=f"入库运行 #{summary.run_id}（{summary.inbox}）", header_style="bold")
     for column in ("文件", "单位编码", "年度", "版本", "结果", "状态", "错误", "警告"):
         table.add_column(column, overflow="fold")
-    outcome_text = {"loaded": "已入库", "duplicate": "重复（未再入库）", "skipped": "已由其他运行入库"}
+    from intake.pipeline import OUTCOME_TEXT
+
     for o in summary.outcomes:
         status = Status(o.status)
         style = STATUS_STYLE[status]
@@ -193,7 +193,7 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
             o.bureau_code or "",
             str(o.fiscal_year or ""),
             str(o.version or ""),
-            outcome_text.get(o.outcome, o.outcome),
+            OUTCOME_TEXT.get(o.outcome, o.outcome),
             f"[{style}]{STATUS_TEXT[status]}[/{style}]",
             str(o.errors),
             str(o.warnings),

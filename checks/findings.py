@@ -25,6 +25,14 @@ class Status(StrEnum):
     UNREADABLE = "unreadable"
 
 
+# How a status reads to a bureau clerk, in every output (tables, HTML, mail, artifacts).
+STATUS_TEXT: dict[str, str] = {
+    Status.PASSED: "通过",
+    Status.WARNINGS: "有警告",
+    Status.FAILED: "未通过",
+    Status.UNREADABLE: "无法读取",
+}
+
 RULE_FAMILIES = frozenset({"required", "format", "sum", "ceiling", "rate", "balance", "cross-sheet", "score", "grade"})
 
 

@@ -9,11 +9,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from budgetflow.settings import Settings
+from checks.findings import STATUS_TEXT
 from flows.common import database_task, engine_of, retrying, settings_for
 from intake.pipeline import markdown_text
 from models.database import upgrade
 from models.reporting import period_report as read_period
-from reports.html import STATUS_TEXT
 from reports.period import MISSING, PeriodReport, write_html, write_workbook
 
 

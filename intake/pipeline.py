@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from alerts.outbox import DeliveryResult, QueuedSubmission
 from budgetflow.settings import Settings
-from checks.findings import FileReport
+from checks.findings import STATUS_TEXT, FileReport
 from checks.records import Submission
 from checks.template import load_template
 from checks.validate import validate_batch
@@ -20,7 +20,6 @@ from intake import progress
 from intake.archive import archive_files, archive_path_for, discover, remove_from_inbox
 from models.reporting import submissions_by_id
 from models.store import ClaimedReceipt, Delivery, LoadOutcome, load, pending_receipts, record_receipts
-from reports.html import STATUS_TEXT
 from reports.outputs import output_stem, write_submission_outputs
 from workbooks.reader import read_submission
 

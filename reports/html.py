@@ -8,9 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from checks.findings import FileReport, Finding
-
-STATUS_TEXT = {"passed": "通过", "warnings": "有警告", "failed": "未通过", "unreadable": "无法读取"}
+from checks.findings import STATUS_TEXT, FileReport, Finding
 
 
 @cache

@@ -18,8 +18,9 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from checks.findings import STATUS_TEXT
 from reports.annotate import write_text
-from reports.html import STATUS_TEXT, render
+from reports.html import render
 
 MISSING = "未报送"
 FAILED_FILL = PatternFill("solid", start_color="FFF4B6B6", end_color="FFF4B6B6")
