@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _WHITESPACE = re.compile(r"\s+")
 _QUOTES = re.compile("[\"'“”‘’「」『』]")
@@ -19,7 +20,12 @@ def normalise_label(text: object) -> str:
     """NFKC, no white space or quotes, no leading enumerator, trailing unit or colon."""
     if text is None:
         return ""
-    folded = unicodedata.normalize("NFKC", str(text))
+    return _normalised(str(text))
+
+
+@lru_cache(maxsize=16384)  # the same few hundred labels arrive in every workbook of a batch
+def _normalised(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text)
     folded = _QUOTES.sub("", _WHITESPACE.sub("", folded))
     folded = _ENUMERATOR.sub("", folded)
     return _SUFFIX.sub("", folded)

@@ -584,8 +584,15 @@ class ScoreRule(Rule):
     """A stated score equals the one the national rules compute (`method`: indicator, execution, total)."""
 
     kind = "score"
+    _expected: tuple[Batch, pd.Series] | None = None
 
     def expected(self, batch: Batch) -> pd.Series:
+        """The computed score of every row; computed once per batch (each failing row's finding asks again)."""
+        if self._expected is None or self._expected[0] is not batch:
+            self._expected = (batch, self._compute_expected(batch))
+        return self._expected[1]
+
+    def _compute_expected(self, batch: Batch) -> pd.Series:
         values = self.table(batch).values
         method = self.spec.require("method")
         if method == "indicator":

@@ -9,7 +9,7 @@ Amounts are float64 here (checks compare within tolerances); exact decimals stay
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -124,14 +124,28 @@ class Table:
     values: pd.DataFrame
     cells: pd.DataFrame
     units: dict[int, str]  # submission → the amount unit declared on its cover
+    # Columns as lists, made on first use: explaining a failure reads a dozen single values, and
+    # DataFrame.at costs ~50 µs each, which over thousands of findings is most of a batch's checking.
+    _value_columns: dict[str, list[Any]] = field(default_factory=dict)
+    _cell_columns: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.values.index.equals(pd.RangeIndex(len(self.values))):
+            raise ValueError(f"table {self.key}: rows must be numbered 0…n-1 (a row's label is its position)")
 
     def value(self, index: Any, column: str) -> Any:
-        return self.values.at[index, column]
+        values = self._value_columns.get(column)
+        if values is None:
+            values = self._value_columns[column] = self.values[column].tolist()
+        return values[index]
 
     def cell(self, index: Any, column: str) -> str | None:
-        if column not in self.cells.columns:
-            return None
-        value = self.cells.at[index, column]
+        cells = self._cell_columns.get(column)
+        if cells is None:
+            if column not in self.cells.columns:
+                return None
+            cells = self._cell_columns[column] = self.cells[column].tolist()
+        value = cells[index]
         return value if isinstance(value, str) else None
 
 

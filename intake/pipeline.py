@@ -6,24 +6,34 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from alerts.outbox import DeliveryResult, QueuedSubmission
-from budgetflow.settings import Settings
+from budgetflow.settings import ReaderLimits, Settings
 from checks.findings import STATUS_TEXT, FileReport
 from checks.records import Submission
-from checks.template import load_template
+from checks.template import Template, load_template
 from checks.validate import validate_batch
 from intake import progress
 from intake.archive import archive_files, archive_path_for, discover, remove_from_inbox
 from models.reporting import submissions_by_id
-from models.store import ClaimedReceipt, Delivery, LoadOutcome, load, pending_receipts, record_receipts
-from reports.outputs import output_stem, write_submission_outputs
+from models.store import (
+    ClaimedReceipt,
+    Delivery,
+    LoadItem,
+    LoadOutcome,
+    load_batch,
+    pending_receipts,
+    record_receipts,
+)
+from reports.outputs import SubmissionOutputs, output_stem, write_submission_outputs
 from workbooks.reader import read_submission
 
 PARALLEL_READ_MINIMUM = 64  # below this, starting worker processes costs more than it saves
+PARALLEL_WRITE_MINIMUM = 16  # an annotated workbook costs ~50 ms: worth a worker process sooner
 
 
 @dataclass(slots=True)
@@ -65,8 +75,8 @@ def leftovers(settings: Settings, engine: Engine, run_id: int) -> list[ClaimedRe
     return pending_receipts(engine, run_id, lambda sha256: archive_path_for(settings.archive_dir, sha256))
 
 
-def _read_one(receipt: ClaimedReceipt, template_name: str) -> Submission:
-    submission = read_submission(Path(receipt.archive_path), load_template(template_name))
+def _read_one(receipt: ClaimedReceipt, template: Template, limits: ReaderLimits) -> Submission:
+    submission = read_submission(Path(receipt.archive_path), template, limits)
     submission.file = receipt.file_name
     return submission
 
@@ -74,11 +84,12 @@ def _read_one(receipt: ClaimedReceipt, template_name: str) -> Submission:
 def read_all(receipts: Sequence[ClaimedReceipt], settings: Settings) -> list[Submission]:
     """Read every archived file; many files are read in worker processes."""
     workers = settings.read_workers or os.cpu_count() or 1
+    template, limits = load_template(settings.template), ReaderLimits()  # once per batch, not once per file
     if len(receipts) < PARALLEL_READ_MINIMUM or workers == 1:
-        return [_read_one(r, settings.template) for r in receipts]
+        return [_read_one(r, template, limits) for r in receipts]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         chunk = max(1, len(receipts) // (workers * 4))
-        return list(pool.map(_read_one, receipts, [settings.template] * len(receipts), chunksize=chunk))
+        return list(pool.map(_read_one, receipts, repeat(template), repeat(limits), chunksize=chunk))
 
 
 def check_all(submissions: list[Submission], settings: Settings) -> list[FileReport]:
@@ -92,31 +103,60 @@ def load_all(
     submissions: Sequence[Submission],
     reports: Sequence[FileReport],
 ) -> list[LoadOutcome]:
-    """Load each submission in its own transaction."""
-    outcomes = []
-    for receipt, submission, report in zip(receipts, submissions, reports, strict=True):
-        outcomes.append(load(engine, run_id, receipt, submission, report))
-        progress.advance("load")
+    """Load a batch in one transaction (each submission in its own when it collides with a concurrent run)."""
+    items = [LoadItem(*item) for item in zip(receipts, submissions, reports, strict=True)]
+    outcomes = load_batch(engine, run_id, items)
+    progress.advance("load", len(outcomes))
     return outcomes
 
 
 def write_outputs(
     settings: Settings, engine: Engine, outcomes: Sequence[LoadOutcome], reports: Sequence[FileReport]
 ) -> list[QueuedSubmission]:
-    """Annotated workbook and HTML page of every submission this run loaded."""
+    """Annotated workbook and HTML page of every submission this run loaded; many are written in worker processes."""
     loaded = {o.submission_id: report for o, report in zip(outcomes, reports, strict=True) if o.outcome == "loaded"}
     directory = settings.reports_dir / "submissions"
-    written = []
-    for submission in submissions_by_id(engine, [i for i in loaded if i is not None]):
+    submissions = submissions_by_id(engine, [i for i in loaded if i is not None])
+    jobs = []
+    for submission in submissions:
         assert submission.id is not None
-        report = loaded[submission.id]
         stem = output_stem(submission.id, submission.bureau_code, submission.fiscal_year, submission.version)
-        outputs = write_submission_outputs(
-            directory, stem, report, Path(submission.archive_path),
-            bureau_name=submission.bureau_name, version=submission.version,
-        )  # fmt: skip
-        written.append(QueuedSubmission(submission, report, outputs.workbook, outputs.page))
-    return written
+        jobs.append(
+            OutputJob(
+                directory,
+                stem,
+                loaded[submission.id],
+                Path(submission.archive_path),
+                submission.bureau_name,
+                submission.version,
+            )
+        )
+    workers = settings.read_workers or os.cpu_count() or 1
+    if len(jobs) < PARALLEL_WRITE_MINIMUM or workers == 1:
+        written = [_write_one(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            written = list(pool.map(_write_one, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+    return [
+        QueuedSubmission(submission, job.report, outputs.workbook, outputs.page)
+        for submission, job, outputs in zip(submissions, jobs, written, strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputJob:
+    directory: Path
+    stem: str
+    report: FileReport
+    archived: Path
+    bureau_name: str | None
+    version: int | None
+
+
+def _write_one(job: OutputJob) -> SubmissionOutputs:
+    return write_submission_outputs(
+        job.directory, job.stem, job.report, job.archived, bureau_name=job.bureau_name, version=job.version
+    )
 
 
 OUTCOME_TEXT = {"loaded": "已入库", "duplicate": "重复（未再入库）", "skipped": "已由其他运行入库"}

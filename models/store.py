@@ -2,21 +2,27 @@
 
 Exactly once rests on the database, not on locks of our own: a receipt's `claim_key` is unique (a
 delivery is taken by one run), a submission's `sha256` is unique (the same bytes load once), and
-`(bureau, year, version)` is unique (versions never collide). Each submission loads in one
-transaction — its row, typed rows, findings and the receipt's new state, or nothing.
+`(bureau, year, version)` is unique (versions never collide).
+
+A batch of submissions loads in one transaction — their rows, typed rows, findings and the
+receipts' new states, or nothing — with a handful of bulk statements whatever its size. When the
+batch collides with a concurrent run (a receipt it finished, a version it took), the transaction
+is rolled back and each submission loads in its own transaction instead, where the same unique
+keys decide. Either way no submission is ever half loaded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col
 
 from checks.findings import FileReport, Finding, Severity
@@ -164,6 +170,235 @@ def pending_receipts(engine: Engine, run_id: int, archive_path_of: Any) -> list[
 # --- loading --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class LoadItem:
+    receipt: ClaimedReceipt
+    read: ReadSubmission
+    report: FileReport
+
+
+class _Collision(Exception):
+    """The batch met a concurrent run's work: load it one submission at a time."""
+
+
+def load_batch(engine: Engine, run_id: int, items: Sequence[LoadItem]) -> list[LoadOutcome]:
+    """Load a batch in one transaction; if it collides with a concurrent run, each submission in its own."""
+    if not items:
+        return []
+    try:
+        with session_scope(engine) as session:
+            return _load_batch(session, engine, run_id, items)
+    except OperationalError:
+        raise  # the database is down: the task retries the whole batch
+    except (_Collision, DBAPIError):
+        # A concurrent run's work, or one submission the database refuses: one at a time, so that the
+        # others still load and the refused one fails alone.
+        return [load(engine, run_id, item.receipt, item.read, item.report) for item in items]
+
+
+def _load_batch(session: Session, engine: Engine, run_id: int, items: Sequence[LoadItem]) -> list[LoadOutcome]:
+    postgres = engine.dialect.name == "postgresql"
+    receipt_ids = sorted(item.receipt.id for item in items)
+    locked = select(col(Receipt.id), col(Receipt.state)).where(col(Receipt.id).in_(receipt_ids))
+    states = dict(session.execute(locked.with_for_update() if postgres else locked).all())
+    if any(states.get(receipt_id) != "received" for receipt_id in receipt_ids):
+        raise _Collision  # another run finished some of these receipts meanwhile
+
+    shas = list({item.receipt.sha256 for item in items})
+    earlier = {
+        row.sha256: row for row in session.execute(select(Submission).where(col(Submission.sha256).in_(shas))).scalars()
+    }
+    _upsert_bureaus(session, engine, [item.read for item in items if item.report.status != "unreadable"])
+
+    # Versions: after the newest stored one of each (bureau, year), in the order of the batch; the
+    # batch's last submission of a (bureau, year) becomes its current version.
+    keys = {
+        (code, year)
+        for item in items
+        if (code := _bureau_code(item)) is not None and (year := _fiscal_year(item.read)) is not None
+    }
+    codes = sorted({code for code, _ in keys})
+    newest: dict[tuple[str, int], int] = {}
+    current: dict[tuple[str, int], int] = {}
+    if codes:
+        for code, year, version in session.execute(
+            select(col(Submission.bureau_code), col(Submission.fiscal_year), func.max(Submission.version))
+            .where(col(Submission.bureau_code).in_(codes))
+            .group_by(col(Submission.bureau_code), col(Submission.fiscal_year))
+        ):
+            if code is not None and year is not None:
+                newest[(code, year)] = version or 0
+        for submission_id, code, year in session.execute(
+            select(col(Submission.id), col(Submission.bureau_code), col(Submission.fiscal_year)).where(
+                col(Submission.bureau_code).in_(codes), col(Submission.is_current).is_(True)
+            )
+        ):
+            if (code, year) in keys and submission_id is not None:
+                current[(code, year)] = submission_id
+
+    planned: list[dict[str, Any]] = []
+    plan_of: list[int | None] = []  # per item: its position in `planned`, or None when it is a duplicate
+    duplicate_of: dict[int, int] = {}  # item position → planned position of the same bytes in this batch
+    first_with_sha: dict[str, int] = {}
+    last_of_key: dict[tuple[str, int], int] = {}
+    for position, item in enumerate(items):
+        sha = item.receipt.sha256
+        if sha in earlier:
+            plan_of.append(None)
+            continue
+        if sha in first_with_sha:
+            duplicate_of[position] = first_with_sha[sha]
+            plan_of.append(None)
+            continue
+        code, year = _bureau_code(item), _fiscal_year(item.read)
+        version = None
+        if code is not None and year is not None:
+            version = newest.get((code, year), 0) + 1
+            newest[(code, year)] = version
+            last_of_key[(code, year)] = len(planned)
+        first_with_sha[sha] = len(planned)
+        plan_of.append(len(planned))
+        planned.append(
+            _submission_values(item, run_id, code, year, version, current.get((code, year)) if code and year else None)
+        )
+    for index in last_of_key.values():
+        planned[index]["is_current"] = True
+    # Within the batch, a later version supersedes the batch's earlier one.
+    previous_in_batch: dict[tuple[str, int], int] = {}
+
+    if current:
+        replaced = [submission_id for key, submission_id in current.items() if key in last_of_key]
+        if replaced:
+            session.execute(update(Submission).where(col(Submission.id).in_(replaced)).values(is_current=False))
+    ids: list[int] = []
+    if planned:
+        inserted = session.execute(
+            insert(Submission).returning(col(Submission.id), sort_by_parameter_order=True), planned
+        )
+        ids = [row[0] for row in inserted]
+        supersedes = []
+        for index, values in enumerate(planned):
+            key = (values["bureau_code"], values["fiscal_year"])
+            if values["version"] is not None and key in previous_in_batch:
+                supersedes.append({"id": ids[index], "supersedes_id": ids[previous_in_batch[key]]})
+            if values["version"] is not None:
+                previous_in_batch[key] = index
+        if supersedes:
+            session.execute(update(Submission), supersedes)  # bulk update by primary key
+    rows: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for position, item in enumerate(items):
+        planned_at = plan_of[position]
+        if planned_at is not None:
+            _collect_rows(rows, ids[planned_at], item.read, item.report.findings)
+    for table, table_rows in rows.items():
+        _insert_many(session, table, table_rows)
+
+    outcomes: list[LoadOutcome] = []
+    receipt_updates = []
+    for position, item in enumerate(items):
+        planned_at = plan_of[position]
+        if planned_at is not None:
+            outcome = _planned_outcome(item, "loaded", ids[planned_at], planned[planned_at], item.report.findings)
+        elif position in duplicate_of:
+            target = duplicate_of[position]
+            outcome = _planned_outcome(item, "duplicate", ids[target], planned[target])
+        else:
+            outcome = _outcome(item.receipt, "duplicate", earlier[item.receipt.sha256])
+        outcomes.append(outcome)
+        receipt_updates.append(
+            {"id": item.receipt.id, "state": outcome.outcome, "submission_id": outcome.submission_id}
+        )
+    session.execute(update(Receipt), receipt_updates)  # bulk update by primary key
+    return outcomes
+
+
+def _bureau_code(item: LoadItem) -> str | None:
+    code = item.read.bureau_code
+    if item.report.status == "unreadable" or not code or len(code) > 20:
+        return None
+    return code
+
+
+def _upsert_bureaus(session: Session, engine: Engine, reads: Sequence[ReadSubmission]) -> None:
+    """Every bureau of the batch's covers, the last cover of each winning; in code order, so that
+    concurrent batches lock bureau rows in the same order."""
+    latest: dict[str, dict[str, Any]] = {}
+    for read in reads:
+        code = read.bureau_code
+        if not code or len(code) > 20:
+            continue
+        latest[code] = _bureau_values(read, code)
+    if not latest:
+        return
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Bureau)
+    changed = {k: statement.excluded[k] for k in ("name", "parent", "email", "last_seen")}
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["code"], set_=changed), [latest[c] for c in sorted(latest)]
+    )
+
+
+def _bureau_values(read: ReadSubmission, code: str) -> dict[str, Any]:
+    cover = {key: located.value for key, located in read.cover.items()}
+    return {
+        "code": code,
+        "name": _text(cover.get("bureau_name"), 200) or code,
+        "parent": _text(cover.get("parent"), 200),
+        "email": _text(cover.get("email"), 254),
+        "first_seen": utcnow(),
+        "last_seen": utcnow(),
+    }
+
+
+def _submission_values(
+    item: LoadItem, run_id: int, code: str | None, year: int | None, version: int | None, previous: int | None
+) -> dict[str, Any]:
+    receipt, read, report = item.receipt, item.read, item.report
+    cover = {key: located.value for key, located in read.cover.items()}
+    submitted_on = cover.get("submitted_on")
+    return {
+        "sha256": receipt.sha256,
+        "bureau_code": code,
+        "fiscal_year": year,
+        "version": version,
+        "file_name": receipt.file_name,
+        "size": receipt.size,
+        "archive_path": receipt.archive_path,
+        "status": str(report.status),
+        "is_current": False,
+        "error_count": report.errors,
+        "warning_count": report.warnings,
+        "template": read.template,
+        "unit": read.unit if report.status != "unreadable" else None,
+        "bureau_name": _text(cover.get("bureau_name"), 200),
+        "contact": _text(cover.get("contact"), 100),
+        "phone": _text(cover.get("phone"), 100),
+        "email": _text(cover.get("email"), 254),
+        "submitted_on": submitted_on if isinstance(submitted_on, dt.date) else None,
+        "received_at": receipt.received_at,
+        "supersedes_id": previous,
+        "run_id": run_id,
+    }
+
+
+def _planned_outcome(
+    item: LoadItem, outcome: str, submission_id: int, values: dict[str, Any], findings: Sequence[Finding] = ()
+) -> LoadOutcome:
+    return LoadOutcome(
+        item.receipt.id,
+        item.receipt.file_name,
+        outcome,
+        submission_id,
+        values["bureau_code"],
+        values["fiscal_year"],
+        values["version"],
+        values["status"],
+        values["error_count"],
+        values["warning_count"],
+        tuple(findings),
+    )
+
+
 def load(engine: Engine, run_id: int, receipt: ClaimedReceipt, read: ReadSubmission, report: FileReport) -> LoadOutcome:
     """Load one submission in one transaction; retried when a concurrent run took the same version."""
     for attempt in range(LOAD_ATTEMPTS):
@@ -249,8 +484,10 @@ def _load(
     session.add(submission)
     session.flush()
     assert submission.id is not None
-    _insert_rows(session, submission.id, read)
-    _insert_findings(session, submission.id, report.findings)
+    rows: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    _collect_rows(rows, submission.id, read, report.findings)
+    for table, table_rows in rows.items():
+        _insert_many(session, table, table_rows)
     row.state, row.submission_id = "loaded", submission.id
     return _outcome(receipt, "loaded", submission, report.findings)
 
@@ -270,17 +507,8 @@ def _bureau(session: Session, engine: Engine, read: ReadSubmission) -> str | Non
     code = read.bureau_code
     if not code or len(code) > 20:
         return None
-    cover = {key: located.value for key, located in read.cover.items()}
-    values = {
-        "code": code,
-        "name": _text(cover.get("bureau_name"), 200) or code,
-        "parent": _text(cover.get("parent"), 200),
-        "email": _text(cover.get("email"), 254),
-        "first_seen": utcnow(),
-        "last_seen": utcnow(),
-    }
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(Bureau).values(values)
+    statement = dialect.insert(Bureau).values(_bureau_values(read, code))
     changed = {k: statement.excluded[k] for k in ("name", "parent", "email", "last_seen")}
     session.execute(statement.on_conflict_do_update(index_elements=["code"], set_=changed))
     if engine.dialect.name == "postgresql":
@@ -317,13 +545,15 @@ def _cells(values: dict[str, Located]) -> dict[str, str]:
     return {key: located.cell for key, located in values.items() if located.cell}
 
 
-def _insert_rows(session: Session, submission_id: int, read: ReadSubmission) -> None:
-    """Every typed row of the submission, in bulk."""
+def _collect_rows(
+    rows: dict[Any, list[dict[str, Any]]], submission_id: int, read: ReadSubmission, findings: Sequence[Finding]
+) -> None:
+    """Add every typed row and finding of one submission to `rows` (by table), for bulk inserts."""
     for table, grid, sheet_key in (
         (SummaryLine, read.summary, "summary"),
         (ThreePublicLine, read.three_public, "three_public"),
     ):
-        rows = [
+        rows[table] += [
             {
                 "submission_id": submission_id,
                 "line": line,
@@ -334,19 +564,33 @@ def _insert_rows(session: Session, submission_id: int, read: ReadSubmission) -> 
             }
             for (line, column), located in grid.items()
         ]
-        _insert_many(session, table, rows)
-    _insert_many(session, Project, [_project(submission_id, read, item) for item in read.projects])
-    _insert_many(session, Indicator, [_indicator(submission_id, read, item) for item in read.indicators])
+    rows[Project] += [_project(submission_id, read, item) for item in read.projects]
+    rows[Indicator] += [_indicator(submission_id, read, item) for item in read.indicators]
     if read.result and "result" in read.sheets:
-        evaluation = {
+        rows[SelfEvaluation].append(
+            {
+                "submission_id": submission_id,
+                "execution_score": _number(read.result.get("execution_score")),
+                "total": _number(read.result.get("total")),
+                "grade": _text(read.result["grade"].value if "grade" in read.result else None, 10),
+                "sheet": read.sheets["result"],
+                "cells": _cells(read.result),
+            }
+        )
+    rows[FindingRecord] += [
+        {
             "submission_id": submission_id,
-            "execution_score": _number(read.result.get("execution_score")),
-            "total": _number(read.result.get("total")),
-            "grade": _text(read.result["grade"].value if "grade" in read.result else None, 10),
-            "sheet": read.sheets["result"],
-            "cells": _cells(read.result),
+            "position": position,
+            "rule": f.rule,
+            "severity": str(f.severity),
+            "sheet": f.sheet,
+            "cells": list(f.cells),
+            "message": f.message,
+            "expected": f.expected if f.expected is None else f.expected[:100],
+            "actual": f.actual if f.actual is None else f.actual[:200],  # it may quote a whole cell's text
         }
-        _insert_many(session, SelfEvaluation, [evaluation])
+        for position, f in enumerate(findings)
+    ]
 
 
 def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -397,24 +641,6 @@ def _indicator(submission_id: int, read: ReadSubmission, item: ListRow) -> dict[
 
 
 _INDICATOR_TEXT = {"level1": 100, "level2": 100, "name": 500, "nature": 10, "unit": 40, "analysis": 2000}
-
-
-def _insert_findings(session: Session, submission_id: int, findings: Iterable[Finding]) -> None:
-    rows = [
-        {
-            "submission_id": submission_id,
-            "position": position,
-            "rule": f.rule,
-            "severity": str(f.severity),
-            "sheet": f.sheet,
-            "cells": list(f.cells),
-            "message": f.message,
-            "expected": f.expected if f.expected is None else f.expected[:100],
-            "actual": f.actual if f.actual is None else f.actual[:200],  # it may quote a whole cell's text
-        }
-        for position, f in enumerate(findings)
-    ]
-    _insert_many(session, FindingRecord, rows)
 
 
 # --- reading back ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z-]+")
 
 @dataclass(frozen=True, slots=True)
 class SubmissionOutputs:
-    workbook: Path | None  # None when the file could not be opened as a workbook
+    workbook: Path | None  # None when the file could not be opened as a workbook, or has no findings
     page: Path
 
 
@@ -33,10 +33,14 @@ def write_submission_outputs(
     bureau_name: str | None,
     version: int | None,
 ) -> SubmissionOutputs:
-    """The annotated workbook (for readable files) and the HTML page of one submission."""
+    """The HTML page of one submission, and the annotated workbook when there is something to mark.
+
+    A workbook without findings gets no annotated copy: it would be the bureau's own file again (and
+    the copy costs ~50 ms of openpyxl, most of an intake's time when thousands arrive at once).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     workbook = None
-    if not report.unreadable and archived.exists():
+    if report.findings and not report.unreadable and archived.exists():
         suffix = ".xlsm" if has_macros(archived) else ".xlsx"
         title = f"{bureau_name or report.bureau_code or ''} {report.fiscal_year or ''} 年度报送校验结果".strip()
         workbook = annotate_workbook(archived, report.findings, directory / f"{stem}{suffix}", title)

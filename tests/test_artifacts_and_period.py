@@ -467,10 +467,10 @@ def test_budgetflow_run_names_where_the_annotated_workbooks_pages_period_report_
         data_dir / "reports" / "period",
         data_dir / "outbox",
     )
-    assert f"标注工作簿和网页（11 个）：{submissions}" in out
+    assert f"标注工作簿和网页（9 个）：{submissions}" in out  # three workbooks with findings, six pages
     assert f"期间汇总报告：{period / '2023-period-report.xlsx'}" in out
     assert f"期间汇总报告：{period / '2023-period-report.html'}" in out
     assert f"提醒邮件：新增 2，已发出 2，待重试 0，.eml 文件在 {outbox}" in out
-    assert len(list(submissions.glob("*.xlsx"))) == 5 and len(list(submissions.glob("*.html"))) == 6
+    assert len(list(submissions.glob("*.xlsx"))) == 3 and len(list(submissions.glob("*.html"))) == 6
     assert (period / "2023-period-report.xlsx").exists() and (period / "2023-period-report.html").exists()
     assert len(list(outbox.glob("*.eml"))) == 2

@@ -498,8 +498,9 @@ def test_the_demo_runs_end_to_end_with_the_console_script_and_its_own_temporary_
 
     # where the outputs are: printed, and there
     submissions_dir, period_dir, outbox = data / "reports" / "submissions", data / "reports" / "period", data / "outbox"
-    assert f"标注工作簿和网页（11 个）：{submissions_dir}" in run.stdout  # five workbooks, six pages
-    assert len(list(submissions_dir.glob("*.xlsx"))) == 5  # the unreadable file has no workbook to annotate
+    assert f"标注工作簿和网页（9 个）：{submissions_dir}" in run.stdout  # three workbooks, six pages
+    # only workbooks with findings are annotated: not the two that pass, nor the unreadable file
+    assert len(list(submissions_dir.glob("*.xlsx"))) == 3
     assert len(list(submissions_dir.glob("*.html"))) == 6
     for period_report in (period_dir / "2023-period-report.xlsx", period_dir / "2023-period-report.html"):
         assert f"期间汇总报告：{period_report}" in run.stdout

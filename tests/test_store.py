@@ -48,6 +48,7 @@ from models.store import (
     find_submission,
     finish_run,
     list_submissions,
+    load,
     report_of,
     start_run,
 )
@@ -474,6 +475,68 @@ def test_a_new_file_for_the_same_bureau_and_year_becomes_the_next_version_and_su
     ]
 
 
+def test_three_versions_arriving_in_one_batch_are_numbered_in_order_and_only_the_last_is_current(
+    intake: Intake,
+) -> None:
+    intake.deliver("v0.xlsx")
+    [v0] = intake.run()
+    intake.deliver("v1.xlsx", _corrected_seed())
+    intake.deliver("v2.xlsx", replace(_corrected_seed(), contact="张三"))
+    intake.deliver("v3.xlsx", replace(_corrected_seed(), contact="李四"))
+
+    outcomes = intake.run()  # one batch: one transaction
+
+    assert [(o.file_name, o.outcome, o.version) for o in outcomes] == [
+        ("v1.xlsx", "loaded", 2),
+        ("v2.xlsx", "loaded", 3),
+        ("v3.xlsx", "loaded", 4),
+    ]
+    stored = intake.submissions()
+    assert [(s.version, s.is_current, s.supersedes_id) for s in stored] == [
+        (1, False, None),
+        (2, False, v0.submission_id),
+        (3, False, stored[1].id),
+        (4, True, stored[2].id),
+    ]
+    assert [s.contact for s in stored[2:]] == ["张三", "李四"]
+
+
+def test_a_batch_stores_exactly_what_loading_its_submissions_one_at_a_time_stores(tmp_path: Path) -> None:
+    def stored(directory: Path, load_one_at_a_time: bool) -> list[tuple[Any, ...]]:
+        url = f"sqlite:///{directory / 'budgetflow.db'}"
+        upgrade(url)
+        engine = engine_for(url)
+        settings = settings_for(directory, url)
+        write_samples(settings.inbox_dir)
+        run_id = start_run(engine, "inbox", None)
+        _, receipts = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
+        submissions = pipeline.read_all(receipts, settings)
+        reports = pipeline.check_all(submissions, settings)
+        if load_one_at_a_time:
+            for item in zip(receipts, submissions, reports, strict=True):
+                load(engine, run_id, *item)
+        else:
+            pipeline.load_all(engine, run_id, receipts, submissions, reports)
+        rows: list[tuple[Any, ...]] = []
+        with Session(engine) as session:
+            for table in (Submission, Bureau, SummaryLine, ThreePublicLine, Project, Indicator, SelfEvaluation):
+                for row in session.exec(select(table)):
+                    values = row.model_dump(
+                        exclude={"id", "received_at", "processed_at", "first_seen", "last_seen", "archive_path"}
+                    )
+                    rows.append((table.__name__, sorted(values.items(), key=lambda kv: kv[0])))
+            rows += [
+                ("finding", f.submission_id, f.position, f.rule, f.message) for f in session.exec(select(FindingRecord))
+            ]
+            rows += [("receipt", r.file_name, r.state, r.submission_id) for r in session.exec(select(Receipt))]
+        engine.dispose()
+        return sorted(rows, key=repr)
+
+    (tmp_path / "batch").mkdir()
+    (tmp_path / "single").mkdir()
+    assert stored(tmp_path / "batch", False) == stored(tmp_path / "single", True)
+
+
 def test_another_year_of_the_same_bureau_starts_its_own_versions(intake: Intake) -> None:
     intake.deliver("2023.xlsx")
     intake.deliver("2024.xlsx", replace(seed_figures(), year=2024))
@@ -610,25 +673,24 @@ from budgetflow.settings import Settings
 from intake import pipeline
 from models.database import engine_for
 from models.store import start_run
-from models.tables import SummaryLine
+from models.tables import Submission, SummaryLine
 
-data_dir, url, victim, marker = sys.argv[1:5]
+data_dir, url, marker = sys.argv[1:4]
 settings = Settings(data_dir=Path(data_dir), database_url=SecretStr(url), read_workers=1)
-insert_rows = store._insert_rows
+insert_many = store._insert_many
 
 
-def insert_rows_then_die(session, submission_id, read):
-    insert_rows(session, submission_id, read)
-    if read.bureau_code == victim:
+def insert_then_die(session, table, rows):
+    insert_many(session, table, rows)
+    if table is SummaryLine:
         session.flush()
-        lines = session.execute(
-            select(func.count()).select_from(SummaryLine).where(SummaryLine.submission_id == submission_id)
-        ).scalar_one()
-        Path(marker).write_text(f"{submission_id} {lines}")
+        loaded = session.execute(select(func.count()).select_from(Submission)).scalar_one()
+        lines = session.execute(select(func.count()).select_from(SummaryLine)).scalar_one()
+        Path(marker).write_text(f"{loaded} {lines}")
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-store._insert_rows = insert_rows_then_die
+store._insert_many = insert_then_die
 engine = engine_for(url)
 run_id = start_run(engine, str(settings.inbox_dir), None)
 seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
@@ -638,16 +700,17 @@ sys.exit("the load was not interrupted")
 """
 
 
-def test_a_process_killed_mid_load_leaves_no_trace_of_that_submission_and_a_rerun_loads_it_once(
+def test_a_process_killed_mid_load_leaves_no_trace_of_its_batch_and_a_rerun_loads_it_once(
     intake: Intake, tmp_path: Path
 ) -> None:
-    intake.deliver("2023-教育局.xlsx", clean_figures())
+    clean = intake.deliver("2023-教育局.xlsx", clean_figures())
     seed = intake.deliver("2023-科工信局.xlsx")
     seed_sha = sha256_of(seed)
+    shas = {sha256_of(clean), seed_sha}
     marker = tmp_path / "killed-after"
 
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_MID_LOAD, str(intake.settings.data_dir), intake.url, SEED_CODE, str(marker)],
+        [sys.executable, "-c", KILLED_MID_LOAD, str(intake.settings.data_dir), intake.url, str(marker)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -655,24 +718,24 @@ def test_a_process_killed_mid_load_leaves_no_trace_of_that_submission_and_a_reru
     )
 
     assert child.returncode == -signal.SIGKILL, child.stderr
-    killed_id, lines_before_kill = map(int, marker.read_text().split())
-    assert lines_before_kill > 0  # the submission row and typed rows were in, uncommitted
-    assert intake.submission_of(seed_sha) is None
-    assert intake.rows_of(SummaryLine, killed_id) == []
-    assert intake.rows_of(FindingRecord, killed_id) == []
-    [clean] = intake.submissions()  # loaded and committed before the kill
-    assert clean.bureau_code == CLEAN_CODE
-    assert {r.sha256: r.state for r in intake.receipts()} == {clean.sha256: "loaded", seed_sha: "received"}
+    loaded_before_kill, lines_before_kill = map(int, marker.read_text().split())
+    assert (loaded_before_kill, lines_before_kill > 0) == (2, True)  # both rows and their lines were in, uncommitted
+    assert intake.submissions() == []
+    with Session(intake.engine) as session:
+        for table in (SummaryLine, FindingRecord, Bureau):
+            assert session.exec(select(func.count()).select_from(table)).one() == 0, table.__name__
+    assert {r.sha256: r.state for r in intake.receipts()} == dict.fromkeys(shas, "received")
     assert archive_path_for(intake.settings.archive_dir, seed_sha).read_bytes() == seed_bytes()
     assert list(intake.inbox.iterdir()) == []
 
-    outcomes = intake.run()  # the inbox is empty; the killed run's receipt is a leftover
+    outcomes = intake.run()  # the inbox is empty; the killed run's receipts are leftovers
 
-    assert [(o.outcome, o.bureau_code, o.version) for o in outcomes] == [("loaded", SEED_CODE, 1)]
-    loaded = intake.submission_of(seed_sha)
-    assert loaded is not None
+    assert sorted((o.outcome, o.bureau_code, o.version) for o in outcomes) == sorted(
+        [("loaded", CLEAN_CODE, 1), ("loaded", SEED_CODE, 1)]
+    )
     assert len(intake.submissions()) == 2
-    assert len(intake.rows_of(SummaryLine, loaded.id)) == lines_before_kill
+    with Session(intake.engine) as session:
+        assert session.exec(select(func.count()).select_from(SummaryLine)).one() == lines_before_kill
     assert [r.state for r in intake.receipts()] == ["loaded", "loaded"]
     with Session(intake.engine) as session:
         finished = [r.finished_at is not None for r in session.exec(select(IntakeRun).order_by(col(IntakeRun.id)))]
