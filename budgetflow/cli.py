@@ -419,6 +419,9 @@ def serve(
     report_cron: Annotated[str, typer.Option(help="schedule of the period report")] = "30 6 * * *",
     notify_cron: Annotated[str, typer.Option(help="schedule of reminders and alert delivery")] = "0 9 * * *",
     fiscal_year: Annotated[int | None, typer.Option(help="year of the period report (default: last year)")] = None,
+    dask_address: Annotated[
+        str | None, typer.Option(help="read intake's batches on this Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    ] = None,
 ) -> None:
     """Single-machine mode: run the three schedules in this process (Prefect `serve`) until stopped.
 
@@ -444,7 +447,9 @@ def serve(
 
     year = fiscal_year or dt.date.today().year - 1
     deployments = [
-        intake.to_deployment(name="intake", cron=intake_cron, tags=["budgetflow"]),
+        intake.to_deployment(
+            name="intake", cron=intake_cron, parameters={"dask_address": dask_address}, tags=["budgetflow"]
+        ),
         period_report.to_deployment(
             name="period-report", cron=report_cron, parameters={"fiscal_year": year}, tags=["budgetflow"]
         ),

@@ -2,10 +2,14 @@
 
 The flow only wires the plain functions of `intake.pipeline` together as tasks. Tasks work on
 batches of files (a task run costs 10–40 ms), and every task that touches the database retries.
+Given the address of a Dask scheduler, the batches are read on that cluster's workers, all at once,
+while the flow checks and loads them in order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import closing
 from pathlib import Path
 
 from prefect import flow, task
@@ -18,7 +22,7 @@ from alerts.outbox import DeliveryResult, QueuedSubmission, deliver_pending, que
 from budgetflow.settings import Settings
 from checks.findings import FileReport
 from checks.records import Submission
-from flows.common import DatabaseUnavailable, database_task, engine_of, retrying, settings_for
+from flows.common import DatabaseUnavailable, database_task, engine_of, retrying, settings_for, untracked
 from flows.period_report import period_report
 from intake import pipeline, progress
 from intake.pipeline import IntakeSummary
@@ -56,6 +60,38 @@ def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt]) -> list[S
     submissions = pipeline.read_all(receipts, settings)
     progress.advance("read", len(submissions))
     return submissions
+
+
+DASK_READ_CHUNK = 50  # files per read task on a Dask worker: the cluster's unit of work
+
+
+def read_batches(
+    settings: Settings, receipts: list[ClaimedReceipt], dask_address: str | None
+) -> Generator[tuple[list[ClaimedReceipt], list[Submission]]]:
+    """Each batch with its submissions, in order: read here batch by batch, or all at once on Dask."""
+    batches = pipeline.batches(receipts, settings.batch_size)
+    if dask_address is None:
+        for batch in batches:
+            yield batch, read_workbooks(settings, untracked(batch))
+        return
+
+    from prefect_dask.task_runners import DaskTaskRunner  # imported only when asked for: it brings in dask.distributed
+
+    # A Dask worker is a daemon process and may not start reader processes of its own: it reads one file
+    # after another, and the cluster reads the chunks side by side. Reading needs no database password.
+    reading = settings.model_copy(update={"read_workers": 1, "database_url": None})
+    runner = DaskTaskRunner(address=dask_address)
+    with runner:
+        reads = [
+            [
+                runner.submit(read_workbooks, {"settings": reading, "receipts": untracked(chunk)})
+                for chunk in pipeline.batches(batch, DASK_READ_CHUNK)
+            ]
+            for batch in batches
+        ]
+        for batch in batches:
+            chunks = reads.pop(0)  # off the list, so that a batch's submissions are let go once it is loaded
+            yield batch, [submission for chunk in chunks for submission in chunk.result()]
 
 
 @task(cache_policy=NO_CACHE)
@@ -129,8 +165,17 @@ def publish_failure(inbox: str, error: Exception, summary: IntakeSummary | None 
 
 
 @flow(name="intake", description="Take in new submission workbooks from the inbox, check them and load them once.")
-def intake(inbox: str | None = None, batch_size: int | None = None, data_dir: str | None = None) -> IntakeSummary:
-    """Inbox → archive → read → check → load → reports and alerts, in batches."""
+def intake(
+    inbox: str | None = None,
+    batch_size: int | None = None,
+    data_dir: str | None = None,
+    dask_address: str | None = None,
+) -> IntakeSummary:
+    """Inbox → archive → read → check → load → reports and alerts, in batches.
+
+    `dask_address` (e.g. `tcp://10.0.0.5:8786`): read on that Dask cluster; its workers need the
+    checkout and the data directory at the same paths as here.
+    """
     settings = settings_for(data_dir, batch_size=batch_size)
     inbox_path = Path(inbox) if inbox else settings.inbox_dir
 
@@ -146,20 +191,22 @@ def intake(inbox: str | None = None, batch_size: int | None = None, data_dir: st
     progress.expect("read", len(receipts))
     progress.expect("load", len(receipts))
     try:
-        for batch in pipeline.batches(receipts, settings.batch_size):
-            submissions = read_workbooks(settings, batch)
-            reports = check_workbooks(settings, submissions)
-            outcomes = retrying(load_submissions, settings)(settings, run_id, batch, submissions, reports)
-            written = retrying(write_reports, settings)(settings, outcomes, reports)
-            summary.outcomes += outcomes
-            summary.outputs += [p for w in written for p in (w.workbook, w.page) if p is not None]
-            summary.alerts_queued += retrying(queue_alerts, settings)(settings, written)
+        with closing(read_batches(settings, receipts, dask_address)) as read:
+            for batch, submissions in read:
+                reports = check_workbooks(settings, untracked(submissions))
+                outcomes = retrying(load_submissions, settings)(
+                    settings, run_id, untracked(batch), untracked(submissions), untracked(reports)
+                )
+                written = retrying(write_reports, settings)(settings, untracked(outcomes), untracked(reports))
+                summary.outcomes += outcomes
+                summary.outputs += [p for w in written for p in (w.workbook, w.page) if p is not None]
+                summary.alerts_queued += retrying(queue_alerts, settings)(settings, untracked(written))
         summary.delivery = retrying(deliver_alerts, settings)(settings)
         for year in summary.fiscal_years:
             summary.period_reports += period_report(year, data_dir=data_dir)
-        retrying(close_run, settings)(settings, run_id, files_seen, summary.outcomes)
+        retrying(close_run, settings)(settings, run_id, files_seen, untracked(summary.outcomes))
     except Exception as exc:
-        publish_failure(str(inbox_path), exc, summary)
+        publish_failure(str(inbox_path), exc, untracked(summary))
         raise
-    publish_artifacts(summary)
+    publish_artifacts(untracked(summary))
     return summary
