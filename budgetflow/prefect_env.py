@@ -18,6 +18,9 @@ def configure_prefect(settings: Settings, *, quiet: bool = True) -> None:
         "PREFECT_HOME": str((settings.data_dir / "prefect").resolve()),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+        # The first start creates Prefect's database, which on a busy 2-core machine takes longer than
+        # Prefect's default 20 s wait for its temporary server.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
     if quiet:  # the command line draws its own progress; Prefect's INFO lines would bury it
         defaults["PREFECT_LOGGING_LEVEL"] = "WARNING"

@@ -68,11 +68,18 @@ DASK_READ_CHUNK = 50  # files per read task on a Dask worker: the cluster's unit
 def read_batches(
     settings: Settings, receipts: list[ClaimedReceipt], dask_address: str | None
 ) -> Generator[tuple[list[ClaimedReceipt], list[Submission]]]:
-    """Each batch with its submissions, in order: read here batch by batch, or all at once on Dask."""
+    """Each batch with its submissions, in order: read here one batch ahead, or all at once on Dask."""
     batches = pipeline.batches(receipts, settings.batch_size)
     if dask_address is None:
-        for batch in batches:
-            yield batch, read_workbooks(settings, untracked(batch))
+        # The next batch is read (by worker processes, waited on in a thread) while this one is checked,
+        # loaded and reported, so that the reading and the rest use both cores at once.
+        pending = read_workbooks.submit(settings, untracked(batches[0])) if batches else None
+        for index, batch in enumerate(batches):
+            assert pending is not None
+            submissions = pending.result()
+            following = batches[index + 1] if index + 1 < len(batches) else None
+            pending = read_workbooks.submit(settings, untracked(following)) if following else None
+            yield batch, submissions
         return
 
     from prefect_dask.task_runners import DaskTaskRunner  # imported only when asked for: it brings in dask.distributed
@@ -84,7 +91,7 @@ def read_batches(
     with runner:
         reads = [
             [
-                runner.submit(read_workbooks, {"settings": reading, "receipts": untracked(chunk)})
+                runner.submit(read_workbooks, {"settings": reading, "receipts": chunk})
                 for chunk in pipeline.batches(batch, DASK_READ_CHUNK)
             ]
             for batch in batches
