@@ -87,8 +87,8 @@ def generate(count: int, directory: Path) -> list[Path]:
         if variant.figures is None:
             templates[variant.name] = (UNREADABLE_BYTES, None)
         else:
-            figures = variant.figures()
-            templates[variant.name] = (workbook_bytes(build_workbook(figures, variant.layout)), figures)
+            written = variant.figures()
+            templates[variant.name] = (workbook_bytes(build_workbook(written, variant.layout)), written)
     for index, name in enumerate(names):
         template, figures = templates[_variant_of(index).name]
         if figures is None:
