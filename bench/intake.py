@@ -142,9 +142,10 @@ def measure_intake(files: list[Path], work: Path, database_url: str, batch_size:
     from flows.intake import intake
 
     with prefect_test_harness(server_startup_timeout=60):
-        intake(inbox=str(work / "empty"), batch_size=batch_size)  # warm-up: schema, imports, first task runs
+        size = batch_size or None  # None: the setting's default
+        intake(inbox=str(work / "empty"), batch_size=size)  # warm-up: schema, imports, first task runs
         start = time.perf_counter()
-        summary = intake(batch_size=batch_size)
+        summary = intake(batch_size=size)
         seconds = time.perf_counter() - start
     loaded = summary.count("loaded")
     if loaded != len(files):
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-n", "--count", type=int, default=10_000, help="workbooks to generate (default 10000)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/budgetflow-bench"), help="generated files and runs")
     parser.add_argument("--naive-sample", type=int, default=200, help="files the naive pipeline runs on")
-    parser.add_argument("--batch-size", type=int, default=2000, help="intake batch size")
+    parser.add_argument("--batch-size", type=int, default=0, help="intake batch size (default: the setting)")
     parser.add_argument("--workers", type=int, default=0, help="reading processes (default: one per core)")
     parser.add_argument("--postgres", default=os.environ.get("BUDGETFLOW_BENCH_POSTGRES", DEFAULT_POSTGRES))
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
