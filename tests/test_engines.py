@@ -188,3 +188,18 @@ def test_a_cell_beyond_the_read_limits_goes_to_openpyxl_which_stops_at_the_limit
 
     assert fast is None
     assert list(full.sheets[0].cells) == [(1, 1)]
+
+
+def test_a_malformed_styles_part_goes_to_openpyxl_which_says_what_is_wrong(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    assert book.active is not None
+    book.active["A1"] = 0.5
+    book.active["A1"].number_format = "0.00%"
+    path = patched(
+        saved(book, tmp_path / "styles.xlsx"),
+        "xl/styles.xml",
+        lambda xml: re.sub(rb'numFmtId="10"', b'numFmtId="ten"', xml, count=1),
+    )
+
+    with zipfile.ZipFile(path) as archive:
+        assert _read_with_calamine(path, archive, LIMITS) is None

@@ -497,10 +497,13 @@ def _plain_value(value: CellValue) -> CellValue:
 
 def _read_with_calamine(path: Path, archive: zipfile.ZipFile, limits: ReaderLimits) -> WorkbookGrid | None:
     """Every sheet through calamine; None when the workbook needs openpyxl (see the module's docstring)."""
-    parts = _workbook_parts(archive)
-    if parts is None or len(parts.sheets) > limits.max_sheets:
-        return None
-    style_formats = _style_formats(archive, parts.styles)
+    try:
+        parts = _workbook_parts(archive)
+        if parts is None or len(parts.sheets) > limits.max_sheets:
+            return None
+        style_formats = _style_formats(archive, parts.styles)
+    except (ParseError, ValueError, KeyError):
+        return None  # a malformed part: openpyxl reads it if it can, and says what is wrong if not
     sheets: list[tuple[str, bytes, dict[tuple[int, int], str]]] = []
     read_bytes = 0
     for title, part in parts.sheets:
