@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -31,6 +32,8 @@ from models.store import (
 )
 from reports.outputs import SubmissionOutputs, output_stem, write_submission_outputs
 from workbooks.reader import read_submission
+
+T = TypeVar("T")
 
 PARALLEL_READ_MINIMUM = 64  # below this, starting worker processes costs more than it saves
 PARALLEL_WRITE_MINIMUM = 16  # an annotated workbook costs ~50 ms: worth a worker process sooner
@@ -83,13 +86,20 @@ def _read_one(receipt: ClaimedReceipt, template: Template, limits: ReaderLimits)
 
 def read_all(receipts: Sequence[ClaimedReceipt], settings: Settings) -> list[Submission]:
     """Read every archived file; many files are read in worker processes."""
-    workers = settings.read_workers or os.cpu_count() or 1
     template, limits = load_template(settings.template), ReaderLimits()  # once per batch, not once per file
-    if len(receipts) < PARALLEL_READ_MINIMUM or workers == 1:
-        return [_read_one(r, template, limits) for r in receipts]
+    return _in_processes(_read_one, receipts, settings, PARALLEL_READ_MINIMUM, template, limits)
+
+
+def _in_processes(
+    function: Callable[..., T], items: Sequence[Any], settings: Settings, minimum: int, *shared: Any
+) -> list[T]:
+    """`function(item, *shared)` for every item, in order; in worker processes from `minimum` items on."""
+    workers = settings.read_workers or os.cpu_count() or 1
+    if len(items) < minimum or workers == 1:
+        return [function(item, *shared) for item in items]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        chunk = max(1, len(receipts) // (workers * 4))
-        return list(pool.map(_read_one, receipts, repeat(template), repeat(limits), chunksize=chunk))
+        chunk = max(1, len(items) // (workers * 4))
+        return list(pool.map(function, items, *(repeat(value) for value in shared), chunksize=chunk))
 
 
 def check_all(submissions: list[Submission], settings: Settings) -> list[FileReport]:
@@ -131,12 +141,7 @@ def write_outputs(
                 submission.version,
             )
         )
-    workers = settings.read_workers or os.cpu_count() or 1
-    if len(jobs) < PARALLEL_WRITE_MINIMUM or workers == 1:
-        written = [_write_one(job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            written = list(pool.map(_write_one, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+    written = _in_processes(_write_one, jobs, settings, PARALLEL_WRITE_MINIMUM)
     return [
         QueuedSubmission(submission, job.report, outputs.workbook, outputs.page)
         for submission, job, outputs in zip(submissions, jobs, written, strict=True)

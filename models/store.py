@@ -208,7 +208,7 @@ def _load_batch(session: Session, engine: Engine, run_id: int, items: Sequence[L
     earlier = {
         row.sha256: row for row in session.execute(select(Submission).where(col(Submission.sha256).in_(shas))).scalars()
     }
-    _upsert_bureaus(session, engine, [item.read for item in items if item.report.status != "unreadable"])
+    _upsert_bureaus(session, engine, items)
 
     # Versions: after the newest stored one of each (bureau, year), in the order of the batch; the
     # batch's last submission of a (bureau, year) becomes its current version.
@@ -263,19 +263,18 @@ def _load_batch(session: Session, engine: Engine, run_id: int, items: Sequence[L
         )
     for index in last_of_key.values():
         planned[index]["is_current"] = True
-    # Within the batch, a later version supersedes the batch's earlier one.
-    previous_in_batch: dict[tuple[str, int], int] = {}
 
-    if current:
-        replaced = [submission_id for key, submission_id in current.items() if key in last_of_key]
-        if replaced:
-            session.execute(update(Submission).where(col(Submission.id).in_(replaced)).values(is_current=False))
+    replaced = [submission_id for key, submission_id in current.items() if key in last_of_key]
+    if replaced:
+        session.execute(update(Submission).where(col(Submission.id).in_(replaced)).values(is_current=False))
     ids: list[int] = []
     if planned:
         inserted = session.execute(
             insert(Submission).returning(col(Submission.id), sort_by_parameter_order=True), planned
         )
         ids = [row[0] for row in inserted]
+        # Within the batch, a later version supersedes the batch's earlier one.
+        previous_in_batch: dict[tuple[str, int], int] = {}
         supersedes = []
         for index, values in enumerate(planned):
             key = (values["bureau_code"], values["fiscal_year"])
@@ -285,13 +284,14 @@ def _load_batch(session: Session, engine: Engine, run_id: int, items: Sequence[L
                 previous_in_batch[key] = index
         if supersedes:
             session.execute(update(Submission), supersedes)  # bulk update by primary key
-    rows: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for position, item in enumerate(items):
-        planned_at = plan_of[position]
-        if planned_at is not None:
-            _collect_rows(rows, ids[planned_at], item.read, item.report.findings)
-    for table, table_rows in rows.items():
-        _insert_many(session, table, table_rows)
+    _insert_rows(
+        session,
+        [
+            (ids[planned_at], item.read, item.report.findings)
+            for item, planned_at in zip(items, plan_of, strict=True)
+            if planned_at is not None
+        ],
+    )
 
     outcomes: list[LoadOutcome] = []
     receipt_updates = []
@@ -312,30 +312,29 @@ def _load_batch(session: Session, engine: Engine, run_id: int, items: Sequence[L
     return outcomes
 
 
+def _usable_code(code: str | None) -> str | None:
+    """The cover's bureau code if the bureau table can hold it (a bad one is already a finding)."""
+    return code if code and len(code) <= 20 else None
+
+
 def _bureau_code(item: LoadItem) -> str | None:
-    code = item.read.bureau_code
-    if item.report.status == "unreadable" or not code or len(code) > 20:
-        return None
-    return code
+    return None if item.report.status == "unreadable" else _usable_code(item.read.bureau_code)
 
 
-def _upsert_bureaus(session: Session, engine: Engine, reads: Sequence[ReadSubmission]) -> None:
-    """Every bureau of the batch's covers, the last cover of each winning; in code order, so that
-    concurrent batches lock bureau rows in the same order."""
-    latest: dict[str, dict[str, Any]] = {}
-    for read in reads:
-        code = read.bureau_code
-        if not code or len(code) > 20:
-            continue
-        latest[code] = _bureau_values(read, code)
-    if not latest:
-        return
+def _bureau_upsert(engine: Engine) -> Any:
+    """INSERT … ON CONFLICT (code) DO UPDATE of a bureau's cover fields, for one or many rows."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(Bureau)
     changed = {k: statement.excluded[k] for k in ("name", "parent", "email", "last_seen")}
-    session.execute(
-        statement.on_conflict_do_update(index_elements=["code"], set_=changed), [latest[c] for c in sorted(latest)]
-    )
+    return statement.on_conflict_do_update(index_elements=["code"], set_=changed)
+
+
+def _upsert_bureaus(session: Session, engine: Engine, items: Sequence[LoadItem]) -> None:
+    """Every bureau of the batch's covers, the last cover of each winning; in code order, so that
+    concurrent batches lock bureau rows in the same order."""
+    latest = {code: _bureau_values(item.read, code) for item in items if (code := _bureau_code(item)) is not None}
+    if latest:
+        session.execute(_bureau_upsert(engine), [latest[c] for c in sorted(latest)])
 
 
 def _bureau_values(read: ReadSubmission, code: str) -> dict[str, Any]:
@@ -453,30 +452,10 @@ def _load(
     bureau_code = _bureau(session, engine, read) if report.status != "unreadable" else None
     fiscal_year = _fiscal_year(read)
     version, previous = _next_version(session, bureau_code, fiscal_year)
-    cover = {key: located.value for key, located in read.cover.items()}
-    submission = Submission(
-        sha256=receipt.sha256,
-        bureau_code=bureau_code,
-        fiscal_year=fiscal_year,
-        version=version,
-        file_name=receipt.file_name,
-        size=receipt.size,
-        archive_path=receipt.archive_path,
-        status=str(report.status),
-        is_current=version is not None,
-        error_count=report.errors,
-        warning_count=report.warnings,
-        template=read.template,
-        unit=read.unit if report.status != "unreadable" else None,
-        bureau_name=_text(cover.get("bureau_name"), 200),
-        contact=_text(cover.get("contact"), 100),
-        phone=_text(cover.get("phone"), 100),
-        email=_text(cover.get("email"), 254),
-        submitted_on=cover.get("submitted_on") if isinstance(cover.get("submitted_on"), dt.date) else None,
-        received_at=receipt.received_at,
-        supersedes_id=previous.id if previous else None,
-        run_id=run_id,
+    values = _submission_values(
+        LoadItem(receipt, read, report), run_id, bureau_code, fiscal_year, version, previous.id if previous else None
     )
+    submission = Submission(**{**values, "is_current": version is not None})
     if previous is not None:
         previous.is_current = False
         session.add(previous)
@@ -484,10 +463,7 @@ def _load(
     session.add(submission)
     session.flush()
     assert submission.id is not None
-    rows: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    _collect_rows(rows, submission.id, read, report.findings)
-    for table, table_rows in rows.items():
-        _insert_many(session, table, table_rows)
+    _insert_rows(session, [(submission.id, read, report.findings)])
     row.state, row.submission_id = "loaded", submission.id
     return _outcome(receipt, "loaded", submission, report.findings)
 
@@ -504,13 +480,10 @@ def _fiscal_year(read: ReadSubmission) -> int | None:
 
 def _bureau(session: Session, engine: Engine, read: ReadSubmission) -> str | None:
     """Upsert the bureau of the cover and lock it, so its versions are numbered one load at a time."""
-    code = read.bureau_code
-    if not code or len(code) > 20:
+    code = _usable_code(read.bureau_code)
+    if code is None:
         return None
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(Bureau).values(_bureau_values(read, code))
-    changed = {k: statement.excluded[k] for k in ("name", "parent", "email", "last_seen")}
-    session.execute(statement.on_conflict_do_update(index_elements=["code"], set_=changed))
+    session.execute(_bureau_upsert(engine), [_bureau_values(read, code)])
     if engine.dialect.name == "postgresql":
         session.execute(select(col(Bureau.code)).where(col(Bureau.code) == code).with_for_update())
     return code
@@ -545,10 +518,19 @@ def _cells(values: dict[str, Located]) -> dict[str, str]:
     return {key: located.cell for key, located in values.items() if located.cell}
 
 
+def _insert_rows(session: Session, submissions: Sequence[tuple[int, ReadSubmission, Sequence[Finding]]]) -> None:
+    """Every typed row and finding of the given (id, read, findings), one bulk insert per table."""
+    rows: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for submission_id, read, findings in submissions:
+        _collect_rows(rows, submission_id, read, findings)
+    for table, table_rows in rows.items():
+        _insert_many(session, table, table_rows)
+
+
 def _collect_rows(
     rows: dict[Any, list[dict[str, Any]]], submission_id: int, read: ReadSubmission, findings: Sequence[Finding]
 ) -> None:
-    """Add every typed row and finding of one submission to `rows` (by table), for bulk inserts."""
+    """Add every typed row and finding of one submission to `rows` (by table)."""
     for table, grid, sheet_key in (
         (SummaryLine, read.summary, "summary"),
         (ThreePublicLine, read.three_public, "three_public"),

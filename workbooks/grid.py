@@ -61,6 +61,11 @@ class SheetGrid:
     max_col: int = 0
     _merge_anchor: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
 
+    def put(self, row: int, col: int, cell: RawCell) -> None:
+        self.cells[(row, col)] = cell
+        self.max_row = max(self.max_row, row)
+        self.max_col = max(self.max_col, col)
+
     def index_merges(self) -> None:
         for min_col, min_row, max_col, max_row in self.merged:
             for row in range(min_row, max_row + 1):
@@ -540,9 +545,7 @@ def _calamine_sheet(
         for col, value in enumerate(values, first_col + 1):
             if value.__class__ is str and not value:
                 continue  # calamine's empty cell
-            grid.cells[(row, col)] = RawCell(_plain_value(value), formats.get((row, col), "General"))
-            grid.max_row = max(grid.max_row, row)
-            grid.max_col = max(grid.max_col, col)
+            grid.put(row, col, RawCell(_plain_value(value), formats.get((row, col), "General")))
     grid.merged = _merges(title, xml, limits)
     grid.index_merges()
     return grid
@@ -583,9 +586,7 @@ def _read_with_openpyxl(path: Path, archive: zipfile.ZipFile, limits: ReaderLimi
                 for cell in row:
                     if cell.value is None or not hasattr(cell, "row"):
                         continue
-                    grid.cells[(cell.row, cell.column)] = RawCell(cell.value, cell.number_format or "General")
-                    grid.max_row = max(grid.max_row, cell.row)
-                    grid.max_col = max(grid.max_col, cell.column)
+                    grid.put(cell.row, cell.column, RawCell(cell.value, cell.number_format or "General"))
             grid.merged = _merges(worksheet.title, xml, limits)
             if _has_formula_without_value(xml):
                 if formula_book is None:
@@ -675,6 +676,4 @@ def _add_uncached_formulas(grid: SheetGrid, worksheet: object, limits: ReaderLim
             key = (cell.row, cell.column)
             if key in grid.cells:
                 continue  # the cached value is used
-            grid.cells[key] = RawCell(None, cell.number_format or "General", formula=value)
-            grid.max_row = max(grid.max_row, cell.row)
-            grid.max_col = max(grid.max_col, cell.column)
+            grid.put(cell.row, cell.column, RawCell(None, cell.number_format or "General", formula=value))
