@@ -74,14 +74,18 @@ def _patched(template: bytes, replacements: dict[bytes, bytes]) -> bytes:
 
 
 def generate(count: int, directory: Path) -> list[Path]:
-    """Write `count` workbooks into `directory` (reused when it already holds this exact set)."""
-    stamp = directory / f".generated-{GENERATOR_VERSION}-{count}"
+    """Write `count` workbooks into `directory` (reused when it already holds at least these files).
+
+    File i is the same whatever the count, so a directory generated for more files holds these too.
+    """
     names = [f"{i:05d}-{_variant_of(i).name}.xlsx" for i in range(count)]
-    if stamp.exists():
-        return [directory / name for name in names]
+    for stamp in directory.glob(f".generated-{GENERATOR_VERSION}-*"):
+        if int(stamp.name.rsplit("-", 1)[1]) >= count:
+            return [directory / name for name in names]
     directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.xlsx"):
+    for old in [*directory.glob("*.xlsx"), *directory.glob(".generated-*")]:
         old.unlink()
+    stamp = directory / f".generated-{GENERATOR_VERSION}-{count}"
     templates: dict[str, tuple[bytes, BureauFigures | None]] = {}
     for variant in VARIANTS:
         if variant.figures is None:

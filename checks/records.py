@@ -24,6 +24,11 @@ class Located:
     decimals: int | None = None
     text: str | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by position: a slotted dataclass's own pickling calls fields() for every object, and a
+        # batch read in worker processes comes back as some 200,000 of these (1 ms a submission, not 0.1).
+        return (Located, (self.value, self.cell, self.decimals, self.text))
+
 
 @dataclass(slots=True)
 class ListRow:
@@ -32,6 +37,9 @@ class ListRow:
     row: int
     values: dict[str, Located]
     is_total: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ListRow, (self.row, self.values, self.is_total))  # see Located.__reduce__
 
     def value(self, key: str) -> Any:
         located = self.values.get(key)
@@ -56,6 +64,9 @@ class Submission:
     column_letters: dict[str, dict[str, str]] = field(default_factory=dict)  # table → column key → letter
     findings: list[Finding] = field(default_factory=list)
     unreadable: str | None = None  # why the file could not be opened as a workbook
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Submission, tuple(getattr(self, name) for name in self.__slots__))  # see Located.__reduce__
 
     @property
     def bureau_code(self) -> str | None:

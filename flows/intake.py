@@ -15,6 +15,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from alerts.mail import SmtpSettings
@@ -171,6 +172,12 @@ def publish_failure(inbox: str, error: Exception, summary: IntakeSummary | None 
     )
 
 
+def _alert_on(settings: Settings, summary: IntakeSummary, written: list[QueuedSubmission]) -> None:
+    """Count a batch's outputs and queue its alerts, once they are written."""
+    summary.outputs += [p for w in written for p in (w.workbook, w.page) if p is not None]
+    summary.alerts_queued += retrying(queue_alerts, settings)(settings, untracked(written))
+
+
 @flow(name="intake", description="Take in new submission workbooks from the inbox, check them and load them once.")
 def intake(
     inbox: str | None = None,
@@ -199,15 +206,19 @@ def intake(
     progress.expect("load", len(receipts))
     try:
         with closing(read_batches(settings, receipts, dask_address)) as read:
+            writing: PrefectFuture[list[QueuedSubmission]] | None = None
             for batch, submissions in read:
                 reports = check_workbooks(settings, untracked(submissions))
                 outcomes = retrying(load_submissions, settings)(
                     settings, run_id, untracked(batch), untracked(submissions), untracked(reports)
                 )
-                written = retrying(write_reports, settings)(settings, untracked(outcomes), untracked(reports))
                 summary.outcomes += outcomes
-                summary.outputs += [p for w in written for p in (w.workbook, w.page) if p is not None]
-                summary.alerts_queued += retrying(queue_alerts, settings)(settings, untracked(written))
+                if writing is not None:
+                    _alert_on(settings, summary, writing.result())
+                # The batch's workbooks and pages are written (worker processes) while the next is checked and loaded.
+                writing = retrying(write_reports, settings).submit(settings, untracked(outcomes), untracked(reports))
+            if writing is not None:
+                _alert_on(settings, summary, writing.result())
         summary.delivery = retrying(deliver_alerts, settings)(settings)
         for year in summary.fiscal_years:
             summary.period_reports += period_report(year, data_dir=data_dir)

@@ -132,22 +132,36 @@ def missing_bureaus(engine: Engine, fiscal_year: int) -> list[Bureau]:
         return list(session.execute(statement).scalars())
 
 
-def _amounts(session: Session, table: Any, submission_id: int) -> dict[tuple[str, str], Decimal | None]:
+SUMMARY_AMOUNTS = (("inc_total", "actual"), ("exp_total", "actual"), ("exp_total", "budget_full"))
+THREE_PUBLIC_AMOUNTS = (("total", "budget"), ("total", "actual"))
+Amounts = dict[int, dict[tuple[str, str], Decimal | None]]
+
+
+def _amounts(session: Session, table: Any, current: Any, wanted: tuple[tuple[str, str], ...]) -> Amounts:
+    """Submission id → (line, column) → amount, for the `wanted` cells of every current submission."""
     rows = session.execute(
-        select(table.line, table.column, table.amount).where(table.submission_id == submission_id)
+        select(table.submission_id, table.line, table.column, table.amount)
+        .join(current, current.c.id == table.submission_id)
+        .where(table.line.in_({line for line, _ in wanted}), table.column.in_({column for _, column in wanted}))
     ).all()
-    return {(line, column): amount for line, column, amount in rows}
+    amounts: Amounts = {}
+    for submission_id, line, column, amount in rows:
+        amounts.setdefault(submission_id, {})[(line, column)] = amount
+    return amounts
 
 
 def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
     """Every registered bureau, and every bureau that submitted for the year, with its current version."""
     with Session(engine) as session:
-        current = {
-            s.bureau_code: s
-            for s in session.execute(
-                select(Submission).where(
-                    col(Submission.fiscal_year) == fiscal_year, col(Submission.is_current).is_(True)
-                )
+        of_year = col(Submission.fiscal_year) == fiscal_year, col(Submission.is_current).is_(True)
+        current = {s.bureau_code: s for s in session.execute(select(Submission).where(*of_year)).scalars()}
+        current_ids = select(col(Submission.id).label("id")).where(*of_year).subquery()
+        summaries = _amounts(session, SummaryLine, current_ids, SUMMARY_AMOUNTS)
+        three_public = _amounts(session, ThreePublicLine, current_ids, THREE_PUBLIC_AMOUNTS)
+        evaluations = {
+            e.submission_id: e
+            for e in session.execute(
+                select(SelfEvaluation).join(current_ids, current_ids.c.id == col(SelfEvaluation.submission_id))
             ).scalars()
         }
         bureaus = session.execute(
@@ -159,11 +173,9 @@ def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
             if submission is None or submission.id is None:
                 lines.append(BureauLine(bureau.code, bureau.name))
                 continue
-            summary = _amounts(session, SummaryLine, submission.id)
-            three = _amounts(session, ThreePublicLine, submission.id)
-            evaluation = session.execute(
-                select(SelfEvaluation).where(col(SelfEvaluation.submission_id) == submission.id)
-            ).scalar_one_or_none()
+            summary = summaries.get(submission.id, {})
+            three = three_public.get(submission.id, {})
+            evaluation = evaluations.get(submission.id)
             lines.append(
                 BureauLine(
                     code=bureau.code,

@@ -12,11 +12,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from checks.findings import STATUS_TEXT
 from reports.annotate import write_text
@@ -117,24 +121,36 @@ def _row(line: BureauLine) -> list[object]:
     ]  # fmt: skip
 
 
+def _cells(sheet: WriteOnlyWorksheet, values: list[object], **style: Any) -> list[Cell]:
+    """A row of a write-only sheet: every value as text-safe cells, with one style."""
+    cells = []
+    for value in values:
+        cell = WriteOnlyCell(sheet)
+        write_text(cell, value)
+        for name, setting in style.items():
+            setattr(cell, name, setting)
+        cells.append(cell)
+    return cells
+
+
 def write_workbook(report: PeriodReport, target: Path) -> Path:
-    book = Workbook()
-    book.remove(book.worksheets[0])
+    """The period workbook, streamed row by row (a province's thousands of bureaus never sit in memory)."""
+    book = Workbook(write_only=True)
     sheet = book.create_sheet("汇总")
-    write_text(sheet.cell(1, 1), f"{report.fiscal_year} 年度部门报送汇总")
-    sheet.cell(1, 1).font = Font(bold=True, size=14)
+    for col, width in enumerate((14, 30, 10, 6, 14, 14, 14, 10, 12, 12, 12, 10, 8, 6, 6), start=1):
+        sheet.column_dimensions[get_column_letter(col)].width = width
     deadline = f"截止日期 {report.deadline:%Y-%m-%d}；" if report.deadline else ""
-    write_text(sheet.cell(2, 1), f"{deadline}生成于 {report.generated_at:%Y-%m-%d %H:%M}")
-    for col, header in enumerate(HEADERS, start=1):
-        sheet.cell(4, col, header).font = Font(bold=True)
-    for index, line in enumerate(report.lines):
-        row = 5 + index
-        for col, value in enumerate(_row(line), start=1):
-            write_text(sheet.cell(row, col), value)
+    sheet.append(_cells(sheet, [f"{report.fiscal_year} 年度部门报送汇总"], font=Font(bold=True, size=14)))
+    sheet.append(_cells(sheet, [f"{deadline}生成于 {report.generated_at:%Y-%m-%d %H:%M}"]))
+    sheet.append([])
+    sheet.append(_cells(sheet, list(HEADERS), font=Font(bold=True)))
+    for line in report.lines:
+        row = _cells(sheet, _row(line))
         if line.needs_attention:
-            sheet.cell(row, 3).fill = MISSING_FILL if line.status is None else FAILED_FILL
+            row[2].fill = MISSING_FILL if line.status is None else FAILED_FILL
         for col in (5, 6, 7, 9, 10, 12):
-            sheet.cell(row, col).number_format = "#,##0.00"
+            row[col - 1].number_format = "#,##0.00"
+        sheet.append(row)
     total_row = 5 + len(report.lines)
     totals: list[object] = ["", "全县合计", "", ""] + [
         float(report.total(a)) for a in ("income_total", "expense_total", "budget_total")
@@ -145,11 +161,7 @@ def write_workbook(report: PeriodReport, target: Path) -> Path:
         float(report.total("three_public_actual")),
         None if report.county_three_public_use is None else float(report.county_three_public_use),
     ]
-    for col, value in enumerate(totals, start=1):
-        write_text(sheet.cell(total_row, col), value)
-        sheet.cell(total_row, col).font = Font(bold=True)
-    for col, width in enumerate((14, 30, 10, 6, 14, 14, 14, 10, 12, 12, 12, 10, 8, 6, 6), start=1):
-        sheet.column_dimensions[get_column_letter(col)].width = width
+    sheet.append(_cells(sheet, totals, font=Font(bold=True)))
 
     if report.lines:
         first, last = 5, total_row - 1
@@ -168,11 +180,9 @@ def write_workbook(report: PeriodReport, target: Path) -> Path:
         sheet.add_chart(use_chart, f"J{total_row + 3}")
 
     attention = book.create_sheet("需关注")
-    for col, header in enumerate(("单位编码", "单位名称", "情况", "错误", "警告"), start=1):
-        attention.cell(1, col, header).font = Font(bold=True)
-    for row, line in enumerate(report.attention, start=2):
-        for col, value in enumerate((line.code, line.name, _status_text(line), line.errors, line.warnings), start=1):
-            write_text(attention.cell(row, col), value)
+    attention.append(_cells(attention, ["单位编码", "单位名称", "情况", "错误", "警告"], font=Font(bold=True)))
+    for line in report.attention:
+        attention.append(_cells(attention, [line.code, line.name, _status_text(line), line.errors, line.warnings]))
     target.parent.mkdir(parents=True, exist_ok=True)
     book.save(target)
     return target

@@ -19,7 +19,7 @@ import pytest
 
 from bench.generate import VARIANTS, generate
 from budgetflow.settings import ReaderLimits
-from workbooks.grid import WorkbookGrid, _read_with_calamine, _read_with_openpyxl, open_grid
+from workbooks.grid import WorkbookGrid, _check_archive, _read_with_calamine, _read_with_openpyxl, open_grid
 from workbooks.samples import MESSY, SAMPLE_FILES, build_workbook, clean_figures, workbook_bytes
 
 LIMITS = ReaderLimits()
@@ -40,7 +40,8 @@ def snapshot(grid: WorkbookGrid) -> list[Any]:
 
 def both_engines(path: Path) -> tuple[WorkbookGrid | None, WorkbookGrid]:
     with zipfile.ZipFile(path) as archive:
-        return _read_with_calamine(path, archive, LIMITS), _read_with_openpyxl(path, archive, LIMITS)
+        parts = _check_archive(path, archive, LIMITS)
+    return _read_with_calamine(path, parts, LIMITS), _read_with_openpyxl(path, parts, LIMITS)
 
 
 def saved(book: openpyxl.Workbook, path: Path) -> Path:
@@ -202,4 +203,4 @@ def test_a_malformed_styles_part_goes_to_openpyxl_which_says_what_is_wrong(tmp_p
     )
 
     with zipfile.ZipFile(path) as archive:
-        assert _read_with_calamine(path, archive, LIMITS) is None
+        assert _read_with_calamine(path, _check_archive(path, archive, LIMITS), LIMITS) is None

@@ -24,7 +24,15 @@ from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from checks.findings import FileReport, Finding, Severity
-from reports.annotate import ERROR_FILL, MAX_CELLS_PER_RANGE, RESULT_SHEET, WARNING_FILL, annotate_workbook, has_macros
+from reports.annotate import (
+    ERROR_FILL,
+    MAX_CELLS_PER_RANGE,
+    RESULT_SHEET,
+    WARNING_FILL,
+    Writer,
+    annotate_workbook,
+    has_macros,
+)
 from reports.html import submission_page
 from reports.outputs import write_submission_outputs
 from reports.period import BureauLine, PeriodReport, html_page, write_html
@@ -41,6 +49,14 @@ RESULT_HEADERS = ["序号", "级别", "规则", "工作表", "单元格", "说�
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+WRITER: list[Writer] = ["parts"]  # the writer `annotated` uses: every annotation test runs with both
+
+
+@pytest.fixture(autouse=True, params=["parts", "openpyxl"])
+def annotation_writer(request: pytest.FixtureRequest) -> Writer:
+    WRITER[0] = request.param
+    return WRITER[0]
 
 
 def sheet_of(book: Workbook, name: str) -> Worksheet:
@@ -59,7 +75,7 @@ def annotated(
 ) -> Workbook:
     """Annotate `original` into a file next to it and open the copy."""
     target = original.with_name(f"annotated-{original.stem}{original.suffix}")
-    annotate_workbook(original, findings, target, title)
+    annotate_workbook(original, findings, target, title, writer=WRITER[0])
     return openpyxl.load_workbook(target)
 
 

@@ -210,7 +210,8 @@ def _explain_no_workbook(names: set[str]) -> str:
     return "文件是 ZIP 压缩包，但其中没有 Excel 工作簿内容（缺少 xl/workbook.xml）"
 
 
-def _check_archive(path: Path, archive: zipfile.ZipFile, limits: ReaderLimits) -> None:
+def _check_archive(path: Path, archive: zipfile.ZipFile, limits: ReaderLimits) -> dict[str, bytes]:
+    """Refuse what no reader should open; the bytes of every XML part (name → bytes) otherwise."""
     infos = archive.infolist()
     if len(infos) > limits.max_parts:
         raise UnreadableWorkbook(f"压缩包内文件数 {len(infos)} 超过上限 {limits.max_parts}，拒绝读取")
@@ -241,44 +242,56 @@ def _check_archive(path: Path, archive: zipfile.ZipFile, limits: ReaderLimits) -
             f"工作簿解压后共 {total // (1024 * 1024)} MB，超过上限 {limits.max_total_bytes // (1024 * 1024)} MB，"
             "拒绝读取（可能是压缩炸弹）"
         )
+    parts: dict[str, bytes] = {}
     with path.open("rb") as handle:
         for info in infos:
-            _check_declared_size(handle, info)
-    for info in infos:
-        if not info.is_dir() and not info.filename.lower().endswith(_MEDIA_SUFFIXES):
-            _check_prolog(archive, info)
+            if info.is_dir():
+                continue
+            data = _inflate_checked(handle, info)
+            if not info.filename.lower().endswith(_MEDIA_SUFFIXES):
+                _check_prolog(info.filename, data[:_PROLOG_LIMIT])
+                parts[info.filename] = data
+    return parts
 
 
-def _check_declared_size(handle: BinaryIO, info: zipfile.ZipInfo) -> None:
-    """Refuse a part that holds more than its headers declare, inflating it in bounded steps.
+def _inflate_checked(handle: BinaryIO, info: zipfile.ZipInfo) -> bytes:
+    """A part's bytes, refused when it holds more than its headers declare or fails its checksum.
 
-    The size checks above trust the headers, and zipfile trusts them too, except that a whole-part
-    read (`ZipFile.read`, which openpyxl uses) inflates everything the compressed bytes hold, up to
-    1 GB in one call, before cutting it to the declared size.
+    The part is inflated in bounded steps: the size checks above trust the headers, and zipfile trusts
+    them too, except that a whole-part read (`ZipFile.read`, which openpyxl uses) inflates everything
+    the compressed bytes hold, up to 1 GB in one call, before cutting it to the declared size. The
+    bytes are kept, so that every XML part is inflated once here rather than again for each reader.
     """
-    if info.compress_type == zipfile.ZIP_STORED:
-        if info.compress_size != info.file_size:
-            raise UnreadableWorkbook(_understated(info))
-        return
     handle.seek(info.header_offset)
     local = handle.read(30)
     if len(local) < 30 or not local.startswith(b"PK\x03\x04"):
         raise UnreadableWorkbook(f"压缩包已损坏，无法读取（{info.filename} 的文件头缺失）")
     name_length, extra_length = struct.unpack_from("<HH", local, 26)
     handle.seek(info.header_offset + 30 + name_length + extra_length)
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    left, produced = info.compress_size, 0
-    while not inflater.eof:
-        if inflater.unconsumed_tail:
-            chunk = inflater.unconsumed_tail
-        else:
-            chunk = handle.read(min(_INFLATE_STEP, left))
-            left -= len(chunk)
-            if not chunk:
-                break
-        produced += len(inflater.decompress(chunk, _INFLATE_STEP))
-        if produced > info.file_size:
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
             raise UnreadableWorkbook(_understated(info))
+        data = handle.read(info.file_size)
+    else:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        left, pieces, produced = info.compress_size, [], 0
+        while not inflater.eof:
+            if inflater.unconsumed_tail:
+                chunk = inflater.unconsumed_tail
+            else:
+                chunk = handle.read(min(_INFLATE_STEP, left))
+                left -= len(chunk)
+                if not chunk:
+                    break
+            piece = inflater.decompress(chunk, _INFLATE_STEP)
+            produced += len(piece)
+            if produced > info.file_size:
+                raise UnreadableWorkbook(_understated(info))
+            pieces.append(piece)
+        data = b"".join(pieces)
+    if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")  # as zipfile says it
+    return data
 
 
 def _understated(info: zipfile.ZipInfo) -> str:
@@ -308,16 +321,14 @@ def _prolog_text(name: str, head: bytes) -> str | None:
         raise UnreadableWorkbook(f"{name} 声明了无法识别的 XML 编码，拒绝读取（文件可能已损坏或是恶意文件）") from exc
 
 
-def _check_prolog(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+def _check_prolog(name: str, head: bytes) -> None:
     """Refuse DTDs and entity declarations, which can only stand in the prolog, before the root element.
 
     The prolog is walked as XML defines it (declaration, processing instructions, comments, white space),
     after decoding the part as the parser would (UTF-8, UTF-16 with or without BOM, a declared encoding),
     so a `<` inside a comment or a UTF-16 part does not hide a DOCTYPE from the check.
     """
-    with archive.open(info) as part:
-        head = part.read(_PROLOG_LIMIT)
-    text = _prolog_text(info.filename, head)
+    text = _prolog_text(name, head)
     if text is None:
         return
     pos = 0
@@ -331,14 +342,14 @@ def _check_prolog(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         elif text.startswith("<!--", pos):
             end, skip = text.find("-->", pos + 4), 3
         elif text.startswith("<!", pos):
-            raise UnreadableWorkbook(f"{info.filename} {_XML_DANGER_MESSAGE}")
+            raise UnreadableWorkbook(f"{name} {_XML_DANGER_MESSAGE}")
         else:
             return  # the root element, or not XML at all (the parser will say so)
         if end < 0:
             break
         pos = end + skip
     if len(head) == _PROLOG_LIMIT:
-        raise UnreadableWorkbook(f"{info.filename} 的 XML 开头异常冗长，拒绝读取（可能是恶意文件）")
+        raise UnreadableWorkbook(f"{name} 的 XML 开头异常冗长，拒绝读取（可能是恶意文件）")
 
 
 def _defused_cause(exc: BaseException) -> DefusedXmlException | None:
@@ -398,8 +409,8 @@ def open_grid(path: Path, limits: ReaderLimits | None = None) -> WorkbookGrid:
         raise UnreadableWorkbook(f"文件无法打开：{exc.strerror or exc}") from exc
     try:
         with zipfile.ZipFile(path) as archive:
-            _check_archive(path, archive, limits)
-            return _read_with_calamine(path, archive, limits) or _read_with_openpyxl(path, archive, limits)
+            parts = _check_archive(path, archive, limits)
+            return _read_with_calamine(path, parts, limits) or _read_with_openpyxl(path, parts, limits)
     except UnreadableWorkbook:
         raise
     except Exception as exc:  # every other engine failure is still just a file we cannot read
@@ -432,16 +443,16 @@ def _part_name(target: str) -> str:
     return posixpath.normpath(posixpath.join("xl", target))
 
 
-def _workbook_parts(archive: zipfile.ZipFile) -> _WorkbookParts | None:
+def _workbook_parts(parts: dict[str, bytes]) -> _WorkbookParts | None:
     """The sheets and styles of a transitional-OOXML workbook in xl/; None for anything else."""
-    names = set(archive.namelist())
+    names = parts.keys()
     if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
         return None
     relationships = {
         rel.get("Id"): (rel.get("Type"), _part_name(rel.get("Target", "")))
-        for rel in parse_xml(_read_part(archive, "xl/_rels/workbook.xml.rels")).iter(f"{_RELATIONSHIPS_NS}Relationship")
+        for rel in parse_xml(_read_part(parts, "xl/_rels/workbook.xml.rels")).iter(f"{_RELATIONSHIPS_NS}Relationship")
     }
-    sheets_element = parse_xml(_read_part(archive, "xl/workbook.xml")).find(f"{_MAIN_NS}sheets")
+    sheets_element = parse_xml(_read_part(parts, "xl/workbook.xml")).find(f"{_MAIN_NS}sheets")
     if sheets_element is None:
         return None
     sheets = []
@@ -454,11 +465,11 @@ def _workbook_parts(archive: zipfile.ZipFile) -> _WorkbookParts | None:
     return _WorkbookParts(sheets, styles)
 
 
-def _style_formats(archive: zipfile.ZipFile, styles: str | None) -> dict[int, str]:
+def _style_formats(parts: dict[str, bytes], styles: str | None) -> dict[int, str]:
     """Number format code of every cell style (xf) whose format is not General."""
     if styles is None:
         return {}
-    root = parse_xml(_read_part(archive, styles))
+    root = parse_xml(_read_part(parts, styles))
     custom = {
         int(item.get("numFmtId", "-1")): item.get("formatCode", "General")
         for item in root.iterfind(f"{_MAIN_NS}numFmts/{_MAIN_NS}numFmt")
@@ -500,21 +511,21 @@ def _plain_value(value: CellValue) -> CellValue:
     return value
 
 
-def _read_with_calamine(path: Path, archive: zipfile.ZipFile, limits: ReaderLimits) -> WorkbookGrid | None:
+def _read_with_calamine(path: Path, parts: dict[str, bytes], limits: ReaderLimits) -> WorkbookGrid | None:
     """Every sheet through calamine; None when the workbook needs openpyxl (see the module's docstring)."""
     try:
-        parts = _workbook_parts(archive)
-        if parts is None or len(parts.sheets) > limits.max_sheets:
+        workbook = _workbook_parts(parts)
+        if workbook is None or len(workbook.sheets) > limits.max_sheets:
             return None
-        style_formats = _style_formats(archive, parts.styles)
+        style_formats = _style_formats(parts, workbook.styles)
     except (ParseError, ValueError, KeyError):
         return None  # a malformed part: openpyxl reads it if it can, and says what is wrong if not
     sheets: list[tuple[str, bytes, dict[tuple[int, int], str]]] = []
     read_bytes = 0
-    for title, part in parts.sheets:
+    for title, part in workbook.sheets:
         if part is None:
             continue
-        xml = _read_part(archive, part)
+        xml = _read_part(parts, part)
         read_bytes += len(xml)
         if read_bytes > limits.max_total_bytes:
             return None
@@ -559,7 +570,7 @@ def _load(path: Path, handles: list[BinaryIO], *, data_only: bool) -> Any:
     return openpyxl.load_workbook(handle, read_only=True, data_only=data_only, keep_links=False)
 
 
-def _read_with_openpyxl(path: Path, archive: zipfile.ZipFile, limits: ReaderLimits) -> WorkbookGrid:
+def _read_with_openpyxl(path: Path, parts: dict[str, bytes], limits: ReaderLimits) -> WorkbookGrid:
     handles: list[BinaryIO] = []
     values_book = _load(path, handles, data_only=True)
     formula_book = None
@@ -574,7 +585,7 @@ def _read_with_openpyxl(path: Path, archive: zipfile.ZipFile, limits: ReaderLimi
             if not hasattr(worksheet, "_worksheet_path"):
                 continue  # chartsheets hold no cells
             part = worksheet._worksheet_path
-            xml = _read_part(archive, part)
+            xml = _read_part(parts, part)
             read_bytes += len(xml)
             if read_bytes > limits.max_total_bytes:  # sheets that share one part would multiply the work
                 raise UnreadableWorkbook(
@@ -620,9 +631,9 @@ def _check_markup(title: str, xml: bytes) -> None:
         start = end
 
 
-def _read_part(archive: zipfile.ZipFile, name: str) -> bytes:
-    with archive.open(name.lstrip("/")) as part:
-        return part.read()
+def _read_part(parts: dict[str, bytes], name: str) -> bytes:
+    """An XML part checked and inflated by `_check_archive`; KeyError, as from zipfile, when there is none."""
+    return parts[name.lstrip("/")]
 
 
 def _merges(title: str, xml: bytes, limits: ReaderLimits) -> list[tuple[int, int, int, int]]:

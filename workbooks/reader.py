@@ -427,8 +427,11 @@ class _WorkbookReader:
         def texts_of(row: int) -> dict[str, str]:
             return {k: self.text_at(sheet, row, c) for k, c in columns.items() if not sheet.is_merged_follower(row, c)}
 
+        def is_total_text(texts: dict[str, str]) -> bool:
+            return total_label != "" and any(normalise_label(t) == total_label for t in texts.values())
+
         def total_row(row: int) -> bool:
-            return total_label != "" and any(normalise_label(t) == total_label for t in texts_of(row).values())
+            return is_total_text(texts_of(row))
 
         row = header_row
         while row < sheet.max_row:
@@ -444,7 +447,7 @@ class _WorkbookReader:
             first_text = next((t for t in texts.values() if t), "")
             if is_note(first_text):
                 break
-            is_total = total_row(row)
+            is_total = is_total_text(texts)
             values = {
                 column_key: self.list_value(sheet, row, col, spec.columns[column_key])
                 for column_key, col in columns.items()
