@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         "postgresql+psycopg://user:password@host:5432/budgetflow",
     )
     template: str = Field(default="spec-v1", description="bundled template name or path to a YAML file")
-    batch_size: int = Field(default=1000, ge=1, description="files read, checked and loaded per batch")
+    batch_size: int = Field(default=500, ge=1, description="files read, checked and loaded per batch")
     read_workers: int = Field(default=0, ge=0, description="reader processes per batch; 0 = one per CPU core")
     db_retries: int = Field(default=3, ge=0, description="retries of the database task")
     db_retry_delay_seconds: float = Field(default=10.0, ge=0, description="first retry delay; doubles each time")
