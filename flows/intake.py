@@ -2,8 +2,9 @@
 
 The flow only wires the plain functions of `intake.pipeline` together as tasks. Tasks work on
 batches of files (a task run costs 10–40 ms), and every task that touches the database retries.
-Given the address of a Dask scheduler, the batches are read on that cluster's workers, all at once,
-while the flow checks and loads them in order.
+A batch is read and checked in worker processes, one batch ahead; given the address of a Dask
+scheduler, the batches are read and checked on that cluster's workers, all at once, while the flow
+loads them in order.
 """
 
 from __future__ import annotations
@@ -55,32 +56,36 @@ def receive_files(settings: Settings, inbox: Path, run_id: int) -> tuple[int, li
     return seen, claimed + pipeline.leftovers(settings, engine_of(settings), run_id)
 
 
+Checked = tuple[list[Submission], list[FileReport]]
+
+
 @task(cache_policy=NO_CACHE)
-def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt]) -> list[Submission]:
-    """Read a batch of archived workbooks."""
-    submissions = pipeline.read_all(receipts, settings)
+def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt]) -> Checked:
+    """Read and check a batch of archived workbooks."""
+    submissions, reports = pipeline.read_and_check(receipts, settings)
     progress.advance("read", len(submissions))
-    return submissions
+    return submissions, reports
 
 
-DASK_READ_CHUNK = 50  # files per read task on a Dask worker: the cluster's unit of work
+DASK_READ_CHUNK = 250  # files per task on a Dask worker, read and checked: the cluster's unit of work
 
 
 def read_batches(
     settings: Settings, receipts: list[ClaimedReceipt], dask_address: str | None
-) -> Generator[tuple[list[ClaimedReceipt], list[Submission]]]:
-    """Each batch with its submissions, in order: read here one batch ahead, or all at once on Dask."""
+) -> Generator[tuple[list[ClaimedReceipt], list[Submission], list[FileReport]]]:
+    """Each batch with its submissions and reports, in order: read and checked here one batch ahead, or
+    all at once on Dask."""
     batches = pipeline.batches(receipts, settings.batch_size)
     if dask_address is None:
-        # The next batch is read (by worker processes, waited on in a thread) while this one is checked,
+        # The next batch is read and checked (by worker processes, waited on in a thread) while this one is
         # loaded and reported, so that the reading and the rest use both cores at once.
         pending = read_workbooks.submit(settings, untracked(batches[0])) if batches else None
         for index, batch in enumerate(batches):
             assert pending is not None
-            submissions = pending.result()
+            submissions, reports = pending.result()
             following = batches[index + 1] if index + 1 < len(batches) else None
             pending = read_workbooks.submit(settings, untracked(following)) if following else None
-            yield batch, submissions
+            yield batch, submissions, reports
         return
 
     from prefect_dask.task_runners import DaskTaskRunner  # imported only when asked for: it brings in dask.distributed
@@ -98,14 +103,8 @@ def read_batches(
             for batch in batches
         ]
         for batch in batches:
-            chunks = reads.pop(0)  # off the list, so that a batch's submissions are let go once it is loaded
-            yield batch, [submission for chunk in chunks for submission in chunk.result()]
-
-
-@task(cache_policy=NO_CACHE)
-def check_workbooks(settings: Settings, submissions: list[Submission]) -> list[FileReport]:
-    """Run the rule catalogue over a batch."""
-    return pipeline.check_all(submissions, settings)
+            chunks = [chunk.result() for chunk in reads.pop(0)]  # off the list: let go once it is loaded
+            yield batch, [s for subs, _ in chunks for s in subs], [r for _, reports in chunks for r in reports]
 
 
 @task(cache_policy=NO_CACHE)
@@ -207,8 +206,7 @@ def intake(
     try:
         with closing(read_batches(settings, receipts, dask_address)) as read:
             writing: PrefectFuture[list[QueuedSubmission]] | None = None
-            for batch, submissions in read:
-                reports = check_workbooks(settings, untracked(submissions))
+            for batch, submissions, reports in read:
                 outcomes = retrying(load_submissions, settings)(
                     settings, run_id, untracked(batch), untracked(submissions), untracked(reports)
                 )

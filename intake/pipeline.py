@@ -90,6 +90,30 @@ def read_all(receipts: Sequence[ClaimedReceipt], settings: Settings) -> list[Sub
     return _in_processes(_read_one, receipts, settings, PARALLEL_READ_MINIMUM, template, limits)
 
 
+def _read_and_check_part(
+    receipts: Sequence[ClaimedReceipt], template: Template, limits: ReaderLimits
+) -> tuple[list[Submission], list[FileReport]]:
+    submissions = [_read_one(receipt, template, limits) for receipt in receipts]
+    return submissions, validate_batch(submissions, template)
+
+
+def read_and_check(receipts: Sequence[ClaimedReceipt], settings: Settings) -> tuple[list[Submission], list[FileReport]]:
+    """Read and check a batch; a large one in worker processes, each checking the part it read.
+
+    Checking where the files were read keeps it off the flow's own process, whose one interpreter lock
+    the loading, the alerts and Prefect share. A part is checked as one batch (pandera costs ~150 ms a
+    batch whatever its size), so a batch is cut into as many parts as there are workers.
+    """
+    template, limits = load_template(settings.template), ReaderLimits()
+    workers = settings.read_workers or os.cpu_count() or 1
+    if len(receipts) < PARALLEL_READ_MINIMUM or workers == 1:
+        return _read_and_check_part(receipts, template, limits)
+    size = -(-len(receipts) // workers)
+    parts = [receipts[start : start + size] for start in range(0, len(receipts), size)]
+    checked = _in_processes(_read_and_check_part, parts, settings, 1, template, limits)
+    return [s for subs, _ in checked for s in subs], [r for _, reports in checked for r in reports]
+
+
 def _in_processes(
     function: Callable[..., T], items: Sequence[Any], settings: Settings, minimum: int, *shared: Any
 ) -> list[T]:
