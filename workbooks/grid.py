@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import html
 import itertools
 import os
 import posixpath
@@ -115,6 +116,10 @@ _MAX_MARKUP_PER_ROW = 8 * 16384  # an Excel row holds at most 16384 cells, each 
 _ROW_START = re.compile(rb"<row[\s>/]")
 _MERGE_REF = re.compile(rb'<mergeCell\s+ref="([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)"')
 _FORMULA_START = re.compile(rb"<f[\s>/]")
+_PLAIN_UNCACHED_FORMULA = re.compile(
+    rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="[0-9]{1,6}")?(?: t="[a-zA-Z]+")?>'
+    rb"\s*<f>([^<]*)</f>\s*(?:<v></v>|<v\s*/>)?\s*</c>"
+)
 _HTML_MARKERS = ("<html", "<!doctype html", "<head", "<body", "<table", "<meta")
 _XML_DANGER_MESSAGE = "含有 DOCTYPE 或实体（ENTITY）声明，拒绝读取（可能是 XML 实体炸弹或外部实体攻击）"
 
@@ -547,7 +552,7 @@ def _read_with_calamine(path: Path, parts: dict[str, bytes], limits: ReaderLimit
         style_formats = _style_formats(parts, workbook.styles)
     except (ParseError, ValueError, KeyError):
         return None  # a malformed part: openpyxl reads it if it can, and says what is wrong if not
-    sheets: list[tuple[str, bytes, dict[tuple[int, int], str]]] = []
+    sheets: list[tuple[str, bytes, dict[tuple[int, int], str], dict[tuple[int, int], str]]] = []
     read_bytes = 0
     for title, part in workbook.sheets:
         if part is None:
@@ -558,12 +563,13 @@ def _read_with_calamine(path: Path, parts: dict[str, bytes], limits: ReaderLimit
             return None
         _check_markup(title, xml)
         formats = _cell_formats(xml, style_formats, limits)
-        if formats is None or _has_formula_without_value(xml):
+        formulas = _uncached_formulas(xml) if _has_formula_without_value(xml) else {}
+        if formats is None or formulas is None:
             return None
-        sheets.append((title, xml, formats))
+        sheets.append((title, xml, formats, formulas))
     try:
         with path.open("rb") as handle, python_calamine.CalamineWorkbook.from_filelike(handle) as book:
-            grids = [_calamine_sheet(book, title, xml, formats, limits) for title, xml, formats in sheets]
+            grids = [_calamine_sheet(book, *sheet, limits) for sheet in sheets]
     except python_calamine.CalamineError:
         return None  # openpyxl says what is wrong, in the words the clerk gets for every engine failure
     return WorkbookGrid(grids)
@@ -574,6 +580,7 @@ def _calamine_sheet(
     title: str,
     xml: bytes,
     formats: dict[tuple[int, int], str],
+    formulas: dict[tuple[int, int], str],
     limits: ReaderLimits,
 ) -> SheetGrid:
     grid = SheetGrid(title=title)
@@ -584,6 +591,8 @@ def _calamine_sheet(
             if value.__class__ is str and not value:
                 continue  # calamine's empty cell
             grid.put(row, col, RawCell(_plain_value(value), formats.get((row, col), "General")))
+    for (row, col), formula in formulas.items():  # calamine reads them as empty: their text, as openpyxl gives it
+        grid.put(row, col, RawCell(None, formats.get((row, col), "General"), formula=formula))
     grid.merged = _merges(title, xml, limits)
     grid.index_merges()
     return grid
@@ -689,17 +698,31 @@ def _bounds(ref: str) -> tuple[int, int, int, int]:
     return (min_col or 1, min_row or 1, max_col or 1, max_row or 1)
 
 
+def _uncached_formulas(xml: bytes) -> dict[tuple[int, int], str] | None:
+    """`=text` of every formula without a cached value; None unless each is a plain one calamine's
+    reading can be completed with (not shared, not an array formula, not in an unusual tag)."""
+    formulas = {
+        (int(row), _column_number(letters)): "=" + html.unescape(text.decode("utf-8"))
+        for letters, row, text in _PLAIN_UNCACHED_FORMULA.findall(xml)
+    }
+    return formulas if len(formulas) == _count_formulas_without_value(xml) else None
+
+
 def _has_formula_without_value(xml: bytes) -> bool:
-    """Whether a cell holds a formula and no cached value, in one pass (no backtracking regex)."""
-    pos = 0
-    while (match := _FORMULA_START.search(xml, pos)) is not None:
+    return _count_formulas_without_value(xml, stop_at=1) > 0
+
+
+def _count_formulas_without_value(xml: bytes, stop_at: int | None = None) -> int:
+    """How many cells hold a formula and no cached value (up to `stop_at`), in one pass (no backtracking regex)."""
+    pos = count = 0
+    while (match := _FORMULA_START.search(xml, pos)) is not None and count != stop_at:
         end = xml.find(b"</c>", match.end())
         if end < 0:
-            return False
+            break
         if xml.find(b"<v>", match.start(), end) < 0 or xml.find(b"<v></v>", match.start(), end) >= 0:
-            return True
+            count += 1
         pos = end + 4
-    return False
+    return count
 
 
 def _add_uncached_formulas(grid: SheetGrid, worksheet: object, limits: ReaderLimits) -> None:
