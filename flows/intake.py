@@ -213,7 +213,7 @@ def intake(
                 summary.outcomes += outcomes
                 if writing is not None:
                     _alert_on(settings, summary, writing.result())
-                # The batch's workbooks and pages are written (worker processes) while the next is checked and loaded.
+                # The batch's workbooks and pages are written (worker processes) while the next batch is loaded.
                 writing = retrying(write_reports, settings).submit(settings, untracked(outcomes), untracked(reports))
             if writing is not None:
                 _alert_on(settings, summary, writing.result())

@@ -84,12 +84,6 @@ def _read_one(receipt: ClaimedReceipt, template: Template, limits: ReaderLimits)
     return submission
 
 
-def read_all(receipts: Sequence[ClaimedReceipt], settings: Settings) -> list[Submission]:
-    """Read every archived file; many files are read in worker processes."""
-    template, limits = load_template(settings.template), ReaderLimits()  # once per batch, not once per file
-    return _in_processes(_read_one, receipts, settings, PARALLEL_READ_MINIMUM, template, limits)
-
-
 def _read_and_check_part(
     receipts: Sequence[ClaimedReceipt], template: Template, limits: ReaderLimits
 ) -> tuple[list[Submission], list[FileReport]]:
@@ -102,32 +96,30 @@ def read_and_check(receipts: Sequence[ClaimedReceipt], settings: Settings) -> tu
 
     Checking where the files were read keeps it off the flow's own process, whose one interpreter lock
     the loading, the alerts and Prefect share. A part is checked as one batch (pandera costs ~150 ms a
-    batch whatever its size), so a batch is cut into as many parts as there are workers.
+    batch whatever its size), so a large batch is cut into as many parts as there are workers.
     """
-    template, limits = load_template(settings.template), ReaderLimits()
-    workers = settings.read_workers or os.cpu_count() or 1
-    if len(receipts) < PARALLEL_READ_MINIMUM or workers == 1:
-        return _read_and_check_part(receipts, template, limits)
-    size = -(-len(receipts) // workers)
-    parts = [receipts[start : start + size] for start in range(0, len(receipts), size)]
-    checked = _in_processes(_read_and_check_part, parts, settings, 1, template, limits)
+    template, limits = load_template(settings.template), ReaderLimits()  # once per batch, not once per file
+    parts_wanted = _workers(settings) if len(receipts) >= PARALLEL_READ_MINIMUM else 1
+    size = max(1, -(-len(receipts) // parts_wanted))
+    parts = [receipts[start : start + size] for start in range(0, len(receipts), size)] or [receipts]
+    checked = _in_processes(_read_and_check_part, parts, settings, 2, template, limits)
     return [s for subs, _ in checked for s in subs], [r for _, reports in checked for r in reports]
+
+
+def _workers(settings: Settings) -> int:
+    return settings.read_workers or os.cpu_count() or 1
 
 
 def _in_processes(
     function: Callable[..., T], items: Sequence[Any], settings: Settings, minimum: int, *shared: Any
 ) -> list[T]:
     """`function(item, *shared)` for every item, in order; in worker processes from `minimum` items on."""
-    workers = settings.read_workers or os.cpu_count() or 1
+    workers = _workers(settings)
     if len(items) < minimum or workers == 1:
         return [function(item, *shared) for item in items]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         chunk = max(1, len(items) // (workers * 4))
         return list(pool.map(function, items, *(repeat(value) for value in shared), chunksize=chunk))
-
-
-def check_all(submissions: list[Submission], settings: Settings) -> list[FileReport]:
-    return validate_batch(submissions, load_template(settings.template))
 
 
 def load_all(

@@ -479,9 +479,14 @@ def _restyle(styles: _Styles, fill: int) -> Callable[[int], int]:
 
 
 def _mark_sheet(
-    package: _Package, sheet: _Sheet, notes: Notes, styles: _Styles, fills: dict[bool, int], overrides: dict[str, str]
+    package: _Package,
+    sheet: _Sheet,
+    text: str,
+    notes: Notes,
+    styles: _Styles,
+    fills: dict[bool, int],
+    overrides: dict[str, str],
 ) -> None:
-    text = package.text(sheet.part)
     relationships = _Relationships.of(package, sheet.part)
     if "<legacyDrawing" in text or any(kind == COMMENTS_REL for kind, _ in relationships.targets.values()):
         raise UnsupportedWorkbook(f"sheet {sheet.name} already has comments or a legacy drawing")
@@ -542,13 +547,14 @@ def _annotate(package: _Package, findings: list[Finding], title: str) -> None:
     fills = {True: styles.fill(ERROR_RGB), False: styles.fill(WARNING_RGB)}
     sheets = [sheet for sheet in _worksheets(workbook, workbook_rels) if package.has(sheet.part)]
     named = {f.sheet for f in findings}
-    merged = {sheet.name: _merged(package.text(sheet.part)) if sheet.name in named else [] for sheet in sheets}
+    texts = {sheet.name: package.text(sheet.part) for sheet in sheets if sheet.name in named}
+    merged = {sheet.name: _merged(texts[sheet.name]) if sheet.name in texts else [] for sheet in sheets}
     notes_by_sheet = cell_notes(findings, merged)
     overrides: dict[str, str] = {}
     for sheet in sheets:
         notes = notes_by_sheet.get(sheet.name)
         if notes:
-            _mark_sheet(package, sheet, notes, styles, fills, overrides)
+            _mark_sheet(package, sheet, texts[sheet.name], notes, styles, fills, overrides)
         else:  # the findings sheet is the one selected: another left selected would open grouped with it
             package.changed[sheet.part] = _TAB_SELECTED.sub(b' tabSelected="0"', package.archive.read(sheet.part))
 

@@ -64,7 +64,8 @@ from models.tables import (
     SummaryLine,
     ThreePublicLine,
 )
-from workbooks.reader import read_submission, sha256_of
+from tests.support import check_one
+from workbooks.reader import sha256_of
 from workbooks.samples import (
     UNREADABLE_BYTES,
     BureauFigures,
@@ -113,7 +114,7 @@ class Intake:
         return path
 
     def run(self) -> list[LoadOutcome]:
-        """start_run → receive → leftovers → read_all → check_all → load_all → finish_run."""
+        """start_run → receive → leftovers → read_and_check → load_all → finish_run."""
         return run_intake(self.settings, self.engine)
 
     def count(self, table: Any) -> int:
@@ -147,8 +148,7 @@ def run_intake(settings: Settings, engine: Engine) -> list[LoadOutcome]:
     run_id = start_run(engine, str(settings.inbox_dir), None)
     seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
     receipts = claimed + pipeline.leftovers(settings, engine, run_id)
-    submissions = pipeline.read_all(receipts, settings)
-    reports = pipeline.check_all(submissions, settings)
+    submissions, reports = pipeline.read_and_check(receipts, settings)
     outcomes = pipeline.load_all(engine, run_id, receipts, submissions, reports)
     finish_run(engine, run_id, seen, outcomes)
     return outcomes
@@ -329,7 +329,7 @@ def test_each_typed_row_keeps_the_sheet_and_cell_that_hold_its_value(intake: Int
 
 def test_the_seed_findings_are_stored_with_rule_severity_sheet_cells_and_values(intake: Intake) -> None:
     path = intake.deliver("2023-科工信局.xlsx")
-    [expected] = pipeline.check_all([read_submission(path)], intake.settings)
+    expected = check_one(path)
 
     [outcome] = intake.run()
 
@@ -510,8 +510,7 @@ def test_a_batch_stores_exactly_what_loading_its_submissions_one_at_a_time_store
         write_samples(settings.inbox_dir)
         run_id = start_run(engine, "inbox", None)
         _, receipts = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
-        submissions = pipeline.read_all(receipts, settings)
-        reports = pipeline.check_all(submissions, settings)
+        submissions, reports = pipeline.read_and_check(receipts, settings)
         if load_one_at_a_time:
             for item in zip(receipts, submissions, reports, strict=True):
                 load(engine, run_id, *item)
@@ -694,8 +693,7 @@ store._insert_many = insert_then_die
 engine = engine_for(url)
 run_id = start_run(engine, str(settings.inbox_dir), None)
 seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
-submissions = pipeline.read_all(claimed, settings)
-pipeline.load_all(engine, run_id, claimed, submissions, pipeline.check_all(submissions, settings))
+pipeline.load_all(engine, run_id, claimed, *pipeline.read_and_check(claimed, settings))
 sys.exit("the load was not interrupted")
 """
 
@@ -770,11 +768,9 @@ def test_a_database_that_refuses_connections_fails_promptly_and_keeps_files_for_
     intake.deliver("2023-教育局.xlsx", clean_figures())
     run_id = start_run(intake.engine, str(intake.inbox), None)
     _, recorded = pipeline.receive(intake.inbox, intake.settings, intake.engine, run_id)
-    submissions = pipeline.read_all(recorded, intake.settings)
+    submissions, reports = pipeline.read_and_check(recorded, intake.settings)
     with pytest.raises(OperationalError):
-        pipeline.load_all(
-            engine_for(down), run_id, recorded, submissions, pipeline.check_all(submissions, intake.settings)
-        )
+        pipeline.load_all(engine_for(down), run_id, recorded, submissions, reports)
     # …and new files arrived while it was down: they are archived, but stay in the inbox unrecorded.
     seed = intake.deliver("2023-科工信局.xlsx")
     errors = intake.deliver("2023-农业农村局.xlsx", errors_figures())
@@ -837,7 +833,7 @@ def test_list_submissions_filters_by_year_bureau_and_versions(intake: Intake) ->
 
 def test_find_submission_by_id_or_sha256_prefix_and_report_of_gives_back_its_findings(intake: Intake) -> None:
     path = intake.deliver("2023-科工信局.xlsx")
-    [expected] = pipeline.check_all([read_submission(path)], intake.settings)
+    expected = check_one(path)
     intake.deliver_bytes("2023-水利局.xlsx", UNREADABLE_BYTES)
     intake.run()
     seed = intake.submission_of(expected.sha256)
@@ -911,8 +907,7 @@ seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
 receipts = claimed + pipeline.leftovers(settings, engine, run_id)
 outcomes = []
 for batch in pipeline.batches(receipts, settings.batch_size):  # in batches, as the flow does
-    submissions = pipeline.read_all(batch, settings)
-    reports = pipeline.check_all(submissions, settings)
+    submissions, reports = pipeline.read_and_check(batch, settings)
     outcomes += pipeline.load_all(engine, run_id, batch, submissions, reports)
 finish_run(engine, run_id, seen, outcomes)
 print(json.dumps({

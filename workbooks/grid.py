@@ -563,7 +563,7 @@ def _read_with_calamine(path: Path, parts: dict[str, bytes], limits: ReaderLimit
             return None
         _check_markup(title, xml)
         formats = _cell_formats(xml, style_formats, limits)
-        formulas = _uncached_formulas(xml) if _has_formula_without_value(xml) else {}
+        formulas = _uncached_formulas(xml)
         if formats is None or formulas is None:
             return None
         sheets.append((title, xml, formats, formulas))
@@ -701,11 +701,14 @@ def _bounds(ref: str) -> tuple[int, int, int, int]:
 def _uncached_formulas(xml: bytes) -> dict[tuple[int, int], str] | None:
     """`=text` of every formula without a cached value; None unless each is a plain one calamine's
     reading can be completed with (not shared, not an array formula, not in an unusual tag)."""
+    count = _count_formulas_without_value(xml)
+    if count == 0:
+        return {}
     formulas = {
         (int(row), _column_number(letters)): "=" + html.unescape(text.decode("utf-8"))
         for letters, row, text in _PLAIN_UNCACHED_FORMULA.findall(xml)
     }
-    return formulas if len(formulas) == _count_formulas_without_value(xml) else None
+    return formulas if len(formulas) == count else None
 
 
 def _has_formula_without_value(xml: bytes) -> bool:
