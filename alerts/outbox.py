@@ -37,15 +37,15 @@ class QueuedSubmission:
     page: Path | None = None
 
 
-def _insert_once(engine: Engine, alerts: Sequence[Alert]) -> int:
-    """Insert alerts whose dedupe key is new; returns how many were new."""
+def _insert_once(engine: Engine, alerts: Sequence[Alert]) -> list[int]:
+    """Insert alerts whose dedupe key is new; returns the ids of the new ones."""
     if not alerts:
-        return 0
+        return []
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     rows = [a.model_dump(exclude={"id"}) | {"recipients": list(a.recipients)} for a in alerts]
     statement = dialect.insert(Alert).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Alert.id)
     with session_scope(engine) as session:
-        return len(session.execute(statement, rows).all())
+        return [row.id for row in session.execute(statement, rows).all()]
 
 
 def _clip(text: str, limit: int = NAME_IN_HEADER) -> str:
@@ -102,7 +102,8 @@ def submission_alert(item: QueuedSubmission, operators: Sequence[str]) -> Alert 
     )
 
 
-def queue_submission_alerts(engine: Engine, items: Sequence[QueuedSubmission], operators: Sequence[str]) -> int:
+def queue_submission_alerts(engine: Engine, items: Sequence[QueuedSubmission], operators: Sequence[str]) -> list[int]:
+    """Queue the alerts of failed and unreadable submissions; the ids of those not queued before."""
     alerts = [a for a in (submission_alert(item, operators) for item in items) if a is not None and a.recipients]
     return _insert_once(engine, alerts)
 
@@ -129,7 +130,7 @@ def queue_reminders(
                 body_html=render("reminder.html.j2", **context),
             )
         )
-    return _insert_once(engine, alerts)
+    return len(_insert_once(engine, alerts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +139,18 @@ class DeliveryResult:
     failed: int
     pending: int
 
+    def then(self, later: DeliveryResult) -> DeliveryResult:
+        """Two deliveries of one run together: what each sent or failed, and what the later left pending."""
+        return DeliveryResult(self.sent + later.sent, self.failed + later.failed, later.pending)
 
-def _due(engine: Engine, now: dt.datetime, ignore_schedule: bool) -> list[int]:
+
+def _due(engine: Engine, now: dt.datetime, ignore_schedule: bool, only: Sequence[int] | None) -> list[int]:
     with Session(engine) as session:
         statement = select(col(Alert.id)).where(col(Alert.status) == "pending")
         if not ignore_schedule:
             statement = statement.where(col(Alert.next_attempt_at) <= now)
+        if only is not None:
+            statement = statement.where(col(Alert.id).in_(only))
         return [i for i in session.execute(statement.order_by(col(Alert.id))).scalars() if i is not None]
 
 
@@ -155,11 +162,13 @@ def deliver_pending(
     retry_seconds: float = 60.0,
     now: dt.datetime | None = None,
     ignore_schedule: bool = False,
+    only: Sequence[int] | None = None,
 ) -> DeliveryResult:
-    """Send every pending alert that is due; each in its own transaction, locked while it is sent."""
+    """Send every pending alert that is due (of `only`, when given); each in its own transaction, locked
+    while it is sent."""
     now = now or utcnow()
     sent = failed = 0
-    for alert_id in _due(engine, now, ignore_schedule):
+    for alert_id in _due(engine, now, ignore_schedule, only):
         with session_scope(engine) as session:
             statement = select(Alert).where(col(Alert.id) == alert_id, col(Alert.status) == "pending")
             if engine.dialect.name == "postgresql":

@@ -9,6 +9,7 @@ loads them in order.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Generator
 from contextlib import closing
 from pathlib import Path
@@ -30,6 +31,7 @@ from intake import pipeline, progress
 from intake.pipeline import IntakeSummary
 from models.database import upgrade
 from models.store import ClaimedReceipt, LoadOutcome, finish_run, start_run
+from models.tables import utcnow
 
 __all__ = ["DatabaseUnavailable", "intake"]
 
@@ -129,17 +131,24 @@ def write_reports(settings: Settings, outcomes: list[LoadOutcome], reports: list
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def queue_alerts(settings: Settings, written: list[QueuedSubmission]) -> int:
+def queue_alerts(settings: Settings, written: list[QueuedSubmission]) -> list[int]:
     """Put an alert for every failed or unreadable submission into the outbox (once per version)."""
     return queue_submission_alerts(engine_of(settings), written, settings.operator_list)
 
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def deliver_alerts(settings: Settings) -> DeliveryResult:
-    """Send what is due in the outbox; what cannot be sent now waits for a later run."""
+def deliver_alerts(
+    settings: Settings, alert_ids: list[int] | None, due_by: dt.datetime | None = None
+) -> DeliveryResult:
+    """Send the given alerts (None: all that were due by `due_by`); what cannot be sent now waits for a later run."""
     return deliver_pending(
-        engine_of(settings), SmtpSettings(), settings.outbox_dir, retry_seconds=settings.alert_retry_seconds
+        engine_of(settings),
+        SmtpSettings(),
+        settings.outbox_dir,
+        retry_seconds=settings.alert_retry_seconds,
+        now=due_by,
+        only=alert_ids,
     )
 
 
@@ -172,9 +181,13 @@ def publish_failure(inbox: str, error: Exception, summary: IntakeSummary | None 
 
 
 def _alert_on(settings: Settings, summary: IntakeSummary, written: list[QueuedSubmission]) -> None:
-    """Count a batch's outputs and queue its alerts, once they are written."""
+    """Count a batch's outputs, then queue and send its alerts (while the next batch is read)."""
     summary.outputs += [p for w in written for p in (w.workbook, w.page) if p is not None]
-    summary.alerts_queued += retrying(queue_alerts, settings)(settings, untracked(written))
+    queued = retrying(queue_alerts, settings)(settings, untracked(written))
+    summary.alerts_queued += len(queued)
+    if queued:
+        delivery = retrying(deliver_alerts, settings)(settings, queued)
+        summary.delivery = summary.delivery.then(delivery) if summary.delivery else delivery
 
 
 @flow(name="intake", description="Take in new submission workbooks from the inbox, check them and load them once.")
@@ -191,6 +204,7 @@ def intake(
     """
     settings = settings_for(data_dir, batch_size=batch_size)
     inbox_path = Path(inbox) if inbox else settings.inbox_dir
+    started = utcnow()
 
     try:
         retrying(prepare_database, settings)(settings)
@@ -204,7 +218,7 @@ def intake(
     progress.expect("read", len(receipts))
     progress.expect("load", len(receipts))
     try:
-        with closing(read_batches(settings, receipts, dask_address)) as read:
+        with pipeline.worker_pool(settings), closing(read_batches(settings, receipts, dask_address)) as read:
             writing: PrefectFuture[list[QueuedSubmission]] | None = None
             for batch, submissions, reports in read:
                 outcomes = retrying(load_submissions, settings)(
@@ -217,7 +231,9 @@ def intake(
                 writing = retrying(write_reports, settings).submit(settings, untracked(outcomes), untracked(reports))
             if writing is not None:
                 _alert_on(settings, summary, writing.result())
-        summary.delivery = retrying(deliver_alerts, settings)(settings)
+        # Then what earlier runs could not send; this run's own failures wait for their backoff.
+        retried = retrying(deliver_alerts, settings)(settings, None, started)
+        summary.delivery = summary.delivery.then(retried) if summary.delivery else retried
         for year in summary.fiscal_years:
             summary.period_reports += period_report(year, data_dir=data_dir)
         retrying(close_run, settings)(settings, run_id, files_seen, untracked(summary.outcomes))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -36,7 +38,7 @@ from workbooks.reader import read_submission
 T = TypeVar("T")
 
 PARALLEL_READ_MINIMUM = 64  # below this, starting worker processes costs more than it saves
-PARALLEL_WRITE_MINIMUM = 16  # an annotated workbook costs ~50 ms: worth a worker process sooner
+PARALLEL_WRITE_MINIMUM = 16  # an HTML page and annotated copy cost a few ms: a worker is worth it sooner
 
 
 @dataclass(slots=True)
@@ -110,16 +112,62 @@ def _workers(settings: Settings) -> int:
     return settings.read_workers or os.cpu_count() or 1
 
 
+class WorkerPool:
+    """Worker processes shared by every batch of a run, started when first needed.
+
+    A fresh pool per batch cost each new worker its first use of everything: pandera builds its schemas
+    (and imports its typing back-ends, ~0.25 s), the template and the caches are made again, and forking
+    the grown flow process copies its page tables. Reads and writes of a run share these workers.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # a batch's writing and the next batch's reading ask from two threads
+
+    def executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(max_workers=self.workers)
+            return self._executor
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown()
+                self._executor = None
+
+
+_run_pool: WorkerPool | None = None
+
+
+@contextmanager
+def worker_pool(settings: Settings) -> Iterator[WorkerPool]:
+    """The worker processes the batches inside this block share; ended, with their work, on leaving it."""
+    global _run_pool
+    pool = WorkerPool(_workers(settings))
+    outer, _run_pool = _run_pool, pool
+    try:
+        yield pool
+    finally:
+        _run_pool = outer
+        pool.close()
+
+
 def _in_processes(
     function: Callable[..., T], items: Sequence[Any], settings: Settings, minimum: int, *shared: Any
 ) -> list[T]:
-    """`function(item, *shared)` for every item, in order; in worker processes from `minimum` items on."""
+    """`function(item, *shared)` for every item, in order; in worker processes from `minimum` items on
+    (the run's shared workers inside `worker_pool`, else workers started for this call)."""
     workers = _workers(settings)
     if len(items) < minimum or workers == 1:
         return [function(item, *shared) for item in items]
+    chunk = max(1, len(items) // (workers * 4))
+    arguments = (items, *(repeat(value) for value in shared))
+    if _run_pool is not None and _run_pool.workers == workers:
+        return list(_run_pool.executor().map(function, *arguments, chunksize=chunk))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        chunk = max(1, len(items) // (workers * 4))
-        return list(pool.map(function, items, *(repeat(value) for value in shared), chunksize=chunk))
+        return list(pool.map(function, *arguments, chunksize=chunk))
 
 
 def load_all(

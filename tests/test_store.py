@@ -41,7 +41,7 @@ from budgetflow.settings import Settings
 from checks.findings import FileReport
 from checks.template import default_template
 from intake import pipeline
-from intake.archive import archive_path_for, discover
+from intake.archive import archive_files, archive_path_for, discover
 from models.database import alembic_config, engine_for, upgrade
 from models.store import (
     LoadOutcome,
@@ -1060,3 +1060,38 @@ def test_listing_the_inbox_skips_files_that_another_run_takes_away_meanwhile(tmp
         stop.set()
         other_run.join()
     assert listings > 100
+
+
+def test_copies_of_one_file_in_the_inbox_are_archived_side_by_side_into_one_whole_archive_file(
+    tmp_path: Path,
+) -> None:
+    inbox, archive = tmp_path / "inbox", tmp_path / "archive"
+    inbox.mkdir()
+    data = os.urandom(3 << 20)  # large enough that the archiving threads overlap while copying it
+    for index in range(12):
+        (inbox / f"copy-{index:02d}.xlsx").write_bytes(data)
+
+    archived = archive_files(discover(inbox), archive)
+
+    assert [a.file_name for a in archived] == [f"copy-{index:02d}.xlsx" for index in range(12)]
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert {a.archive_path for a in archived} == {archive_path_for(archive, sha256)}
+    assert archive_path_for(archive, sha256).read_bytes() == data
+    assert [p.name for p in archive.rglob("*") if p.is_file()] == [sha256]  # no temporary copy left behind
+
+
+def _worker_pid(_: object) -> int:
+    return os.getpid()
+
+
+def test_the_batches_of_a_run_share_its_worker_processes_and_they_end_with_the_run(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, read_workers=2)
+    with pipeline.worker_pool(settings) as pool:
+        first = set(pipeline._in_processes(_worker_pid, range(40), settings, 2))
+        second = set(pipeline._in_processes(_worker_pid, range(40), settings, 2))
+        workers = list(pool.executor()._processes.values())
+    assert second <= first  # the second batch did not start processes of its own
+    assert os.getpid() not in first
+    assert all(not process.is_alive() for process in workers)
+    alone = set(pipeline._in_processes(_worker_pid, range(40), settings, 2))  # outside a run: its own workers
+    assert alone.isdisjoint(first)
