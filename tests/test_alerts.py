@@ -11,7 +11,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
@@ -176,7 +176,7 @@ def workbook_sheets(attachment: EmailMessage) -> list[str]:
         book.close()
 
 
-def addresses(message: EmailMessage, header: str) -> tuple[str, ...]:
+def addresses(message: Message, header: str) -> tuple[str, ...]:
     return tuple(address for _, address in getaddresses(message.get_all(header, [])))
 
 
@@ -276,12 +276,11 @@ def test_build_message_keeps_only_plain_recipients_and_every_header_on_one_line(
 
     assert addresses(message, "To") == ("ops@czj.yuanjiang.example.cn",)
     assert message["Bcc"] is None and message["Cc"] is None
-    assert "\n" not in str(message["Subject"]) and "\r" not in str(message["Subject"])
-    assert str(message["Subject"]) == "【报送校验未通过】沅江市科工信局 Bcc: evil@example.com"
     raw = message.as_bytes()
     assert not [line for line in header_lines(raw) if line.lower().startswith(b"bcc")]
     assert raw.isascii()  # seven-bit clean: no server has to take 8-bit text unannounced
-    reparsed = parse(raw)
+    reparsed = parse(raw)  # as the mail server and the recipient read it
+    assert str(reparsed["Subject"]) == "【报送校验未通过】沅江市科工信局 Bcc: evil@example.com"  # one line of text
     assert set(reparsed.keys()) == {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type"}
     assert addresses(reparsed, "From") == (settings.sender,)
     [attachment] = attachments_of(reparsed)
