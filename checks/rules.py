@@ -521,6 +521,12 @@ class BalanceRule(Rule):
         return [self.mismatch(table, index, variant, cells, left_sum, right_sum)]
 
 
+def by_submission(values: pd.DataFrame, column: str) -> pd.Series:
+    """One column of a one-row-per-submission table, indexed by submission (without copying the whole table,
+    as `set_index` does: the summary table is hundreds of columns wide)."""
+    return pd.Series(values[column].to_numpy(), index=values["submission"].to_numpy(), name=column)
+
+
 class CrossSheetRule(Rule):
     """Σ of a list sheet's column stays at or under one cell of another sheet."""
 
@@ -543,7 +549,7 @@ class CrossSheetRule(Rule):
     def holds(self, batch: Batch, variant: str) -> pd.Series:
         values = self.table(batch).values
         other_table, other_column = self.other(batch)
-        limits = other_table.values.set_index("submission")[other_column]
+        limits = by_submission(other_table.values, other_column)
         limit = values["submission"].map(limits)
         total = values["submission"].map(self.sums(values))
         fails = (
@@ -630,9 +636,9 @@ class ScoreRule(Rule):
 
     def _execution_inputs(self, batch: Batch) -> tuple[pd.Series, pd.Series]:
         values = self.table(batch).values
-        summary = batch["summary"].values.set_index("submission")
-        actual = values["submission"].map(summary[grid_column("exp_total", "actual")])
-        budget = values["submission"].map(summary[grid_column("exp_total", "budget_full")])
+        summary = batch["summary"].values
+        actual = values["submission"].map(by_submission(summary, grid_column("exp_total", "actual")))
+        budget = values["submission"].map(by_submission(summary, grid_column("exp_total", "budget_full")))
         return actual, budget
 
     def stated_column(self) -> str:

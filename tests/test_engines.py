@@ -229,3 +229,21 @@ def test_a_malformed_styles_part_goes_to_openpyxl_which_says_what_is_wrong(tmp_p
 
     with zipfile.ZipFile(path) as archive:
         assert _read_with_calamine(path, _check_archive(path, archive, LIMITS), LIMITS) is None
+
+
+def test_the_styles_of_workbooks_from_one_template_are_parsed_once_and_a_huge_styles_part_is_never_kept() -> None:
+    from workbooks import grid
+
+    styles = workbook_bytes(build_workbook(clean_figures()))
+    with zipfile.ZipFile(io.BytesIO(styles)) as archive:
+        part = archive.read("xl/styles.xml")
+    grid._formats_of_styles.cache_clear()
+
+    first = grid._style_formats({"xl/styles.xml": part}, "xl/styles.xml")
+    again = grid._style_formats({"xl/styles.xml": bytes(part)}, "xl/styles.xml")  # equal bytes, another file
+    assert again == first and "0.00%" in first.values()
+    assert grid._formats_of_styles.cache_info().hits == 1
+
+    padded = part.replace(b"</styleSheet>", b"<!--" + b" " * grid._CACHED_PART_BYTES + b"--></styleSheet>")
+    assert grid._style_formats({"xl/styles.xml": padded}, "xl/styles.xml") == first
+    assert grid._formats_of_styles.cache_info().currsize == 1  # the padded part was parsed but not kept

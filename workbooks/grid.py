@@ -458,28 +458,57 @@ def _workbook_parts(parts: dict[str, bytes]) -> _WorkbookParts | None:
     names = parts.keys()
     if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
         return None
+    workbook_xml, relationships_xml = (
+        _read_part(parts, "xl/workbook.xml"),
+        _read_part(parts, "xl/_rels/workbook.xml.rels"),
+    )
+    cacheable = len(workbook_xml) + len(relationships_xml) <= _CACHED_PART_BYTES
+    declared = (_declared_parts if cacheable else _declared_parts.__wrapped__)(workbook_xml, relationships_xml)
+    if declared is None:
+        return None
+    sheets, styles = declared
+    if any(part is not None and part not in names for _, part in sheets):
+        return None
+    return _WorkbookParts(list(sheets), next((part for part in styles if part in names), None))
+
+
+# A county's workbooks come from one template, so most share these parts byte for byte: each distinct
+# one is parsed once per process. The cached results are shared and never changed; a part too large to
+# be worth keeping (the cache holds its bytes) is parsed every time.
+_CACHED_PART_BYTES = 256 * 1024
+
+
+@lru_cache(maxsize=64)
+def _declared_parts(
+    workbook_xml: bytes, relationships_xml: bytes
+) -> tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]] | None:
+    """(title, worksheet part or None for a chartsheet) of every sheet, and the styles parts, as declared."""
     relationships = {
         rel.get("Id"): (rel.get("Type"), _part_name(rel.get("Target", "")))
-        for rel in parse_xml(_read_part(parts, "xl/_rels/workbook.xml.rels")).iter(f"{_RELATIONSHIPS_NS}Relationship")
+        for rel in parse_xml(relationships_xml).iter(f"{_RELATIONSHIPS_NS}Relationship")
     }
-    sheets_element = parse_xml(_read_part(parts, "xl/workbook.xml")).find(f"{_MAIN_NS}sheets")
+    sheets_element = parse_xml(workbook_xml).find(f"{_MAIN_NS}sheets")
     if sheets_element is None:
         return None
     sheets = []
     for sheet in sheets_element.iter(f"{_MAIN_NS}sheet"):
         kind, part = relationships.get(sheet.get(_RELATIONSHIP_ID), (None, ""))
-        if kind == _WORKSHEET_TYPE and part not in names:
-            return None
         sheets.append((sheet.get("name", ""), part if kind == _WORKSHEET_TYPE else None))
-    styles = next((part for kind, part in relationships.values() if kind == _STYLES_TYPE and part in names), None)
-    return _WorkbookParts(sheets, styles)
+    styles = tuple(part for kind, part in relationships.values() if kind == _STYLES_TYPE)
+    return tuple(sheets), styles
 
 
 def _style_formats(parts: dict[str, bytes], styles: str | None) -> dict[int, str]:
-    """Number format code of every cell style (xf) whose format is not General."""
+    """Number format code of every cell style (xf) whose format is not General (shared: read only)."""
     if styles is None:
         return {}
-    root = parse_xml(_read_part(parts, styles))
+    xml = _read_part(parts, styles)
+    return (_formats_of_styles if len(xml) <= _CACHED_PART_BYTES else _formats_of_styles.__wrapped__)(xml)
+
+
+@lru_cache(maxsize=64)
+def _formats_of_styles(xml: bytes) -> dict[int, str]:
+    root = parse_xml(xml)
     custom = {
         int(item.get("numFmtId", "-1")): item.get("formatCode", "General")
         for item in root.iterfind(f"{_MAIN_NS}numFmts/{_MAIN_NS}numFmt")
@@ -586,11 +615,14 @@ def _calamine_sheet(
     grid = SheetGrid(title=title)
     sheet = book.get_sheet_by_name(title)
     first_row, first_col = sheet.start or (0, 0)  # to_python() starts at the first row and column with data
+    cells, format_of = grid.cells, formats.get  # the per-cell loop of every read: kept to plain dict work
     for row, values in enumerate(sheet.to_python(), first_row + 1):
         for col, value in enumerate(values, first_col + 1):
             if value.__class__ is str and not value:
                 continue  # calamine's empty cell
-            grid.put(row, col, RawCell(_plain_value(value), formats.get((row, col), "General")))
+            cells[(row, col)] = RawCell(_plain_value(value), format_of((row, col), "General"))
+    if cells:
+        grid.max_row, grid.max_col = max(row for row, _ in cells), max(col for _, col in cells)
     for (row, col), formula in formulas.items():  # calamine reads them as empty: their text, as openpyxl gives it
         grid.put(row, col, RawCell(None, formats.get((row, col), "General"), formula=formula))
     grid.merged = _merges(title, xml, limits)
