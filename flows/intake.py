@@ -229,13 +229,14 @@ def intake(
                     _alert_on(settings, summary, writing.result())
                 # The batch's workbooks and pages are written (worker processes) while the next batch is loaded.
                 writing = retrying(write_reports, settings).submit(settings, untracked(outcomes), untracked(reports))
+            # Everything is loaded: the period reports are written while the last batch's pages are.
+            for year in summary.fiscal_years:
+                summary.period_reports += period_report(year, data_dir=data_dir)
             if writing is not None:
                 _alert_on(settings, summary, writing.result())
         # Then what earlier runs could not send; this run's own failures wait for their backoff.
         retried = retrying(deliver_alerts, settings)(settings, None, started)
         summary.delivery = summary.delivery.then(retried) if summary.delivery else retried
-        for year in summary.fiscal_years:
-            summary.period_reports += period_report(year, data_dir=data_dir)
         retrying(close_run, settings)(settings, run_id, files_seen, untracked(summary.outcomes))
     except Exception as exc:
         publish_failure(str(inbox_path), exc, untracked(summary))

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 from typer.testing import CliRunner
 
+import flows.period_report as period_flow
 from budgetflow.cli import app
 from budgetflow.settings import Settings
 from flows.intake import intake
@@ -332,9 +333,17 @@ def test_bureau_supplied_text_cannot_break_the_markdown_tables_or_inject_markup_
 
 
 @on_harness
+@pytest.mark.parametrize("workbook_beside_page", [False, True], ids=["one-process", "workbook-in-its-own-process"])
 def test_the_period_report_flow_writes_xlsx_and_html_and_lists_bureaus_missing_or_whose_current_version_failed(
-    sample_inbox: Path, data_dir: Path, tmp_path: Path, database_url: str
+    sample_inbox: Path,
+    data_dir: Path,
+    tmp_path: Path,
+    database_url: str,
+    workbook_beside_page: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A province's report writes its workbook in another process while the page is written: the same files.
+    monkeypatch.setattr(period_flow, "PARALLEL_WRITE_LINES", 0 if workbook_beside_page else 10**9)
     register_sample_bureaus(database_url)
     run_intake(fill_inbox(sample_inbox, tmp_path / "first"))
     run_intake(write_workbook(seed_corrected(), tmp_path / "second" / CORRECTED_FILE).parent)  # the seed now passes
