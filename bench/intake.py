@@ -26,7 +26,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,7 @@ def measure_naive(files: list[Path], work: Path) -> float:
 
     from checks.validate import validate_batch
     from models.database import engine_for, upgrade
-    from models.store import _collect_rows
+    from models.store import typed_rows
     from models.tables import Bureau, Submission
     from workbooks.reader import read_submission
 
@@ -110,11 +109,9 @@ def measure_naive(files: list[Path], work: Path) -> float:
             session.add(submission)
             session.flush()
             assert submission.id is not None
-            rows: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-            _collect_rows(rows, submission.id, read, report.findings)
-            for table, table_rows in rows.items():
+            for table, table_rows in typed_rows(read, report.findings).items():
                 for row in table_rows:
-                    session.add(table(**row))
+                    session.add(table(**row, submission_id=submission.id))
             session.commit()
 
     @flow(name="naive-intake")

@@ -6,7 +6,7 @@ exact decimals in the unit declared on the cover (`unit`); `to_wan` converts for
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -67,6 +67,11 @@ class Submission:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Submission, tuple(getattr(self, name) for name in self.__slots__))  # see Located.__reduce__
+
+    def without_values(self) -> Submission:
+        """This submission without its sheets' typed values (the cover, findings and sheet titles kept): what
+        loading needs once the values are rows, and cheap to send from a reading process."""
+        return replace(self, summary={}, three_public={}, projects=[], indicators=[], result={})
 
     @property
     def bureau_code(self) -> str | None:

@@ -24,13 +24,12 @@ from alerts.mail import SmtpSettings
 from alerts.outbox import DeliveryResult, QueuedSubmission, deliver_pending, queue_submission_alerts
 from budgetflow.settings import Settings
 from checks.findings import FileReport
-from checks.records import Submission
 from flows.common import DatabaseUnavailable, database_task, engine_of, retrying, settings_for, untracked
 from flows.period_report import period_report
 from intake import pipeline, progress
 from intake.pipeline import IntakeSummary
 from models.database import upgrade
-from models.store import ClaimedReceipt, LoadOutcome, finish_run, start_run
+from models.store import ClaimedReceipt, LoadItem, LoadOutcome, finish_run, start_run
 from models.tables import utcnow
 
 __all__ = ["DatabaseUnavailable", "intake"]
@@ -58,15 +57,12 @@ def receive_files(settings: Settings, inbox: Path, run_id: int) -> tuple[int, li
     return seen, claimed + pipeline.leftovers(settings, engine_of(settings), run_id)
 
 
-Checked = tuple[list[Submission], list[FileReport]]
-
-
 @task(cache_policy=NO_CACHE)
-def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt]) -> Checked:
-    """Read and check a batch of archived workbooks."""
-    submissions, reports = pipeline.read_and_check(receipts, settings)
-    progress.advance("read", len(submissions))
-    return submissions, reports
+def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt]) -> list[LoadItem]:
+    """Read and check a batch of archived workbooks, ready to load."""
+    items = pipeline.read_and_check(receipts, settings)
+    progress.advance("read", len(items))
+    return items
 
 
 DASK_READ_CHUNK = 250  # files per task on a Dask worker, read and checked: the cluster's unit of work
@@ -74,20 +70,19 @@ DASK_READ_CHUNK = 250  # files per task on a Dask worker, read and checked: the 
 
 def read_batches(
     settings: Settings, receipts: list[ClaimedReceipt], dask_address: str | None
-) -> Generator[tuple[list[ClaimedReceipt], list[Submission], list[FileReport]]]:
-    """Each batch with its submissions and reports, in order: read and checked here one batch ahead, or
-    all at once on Dask."""
+) -> Generator[list[LoadItem]]:
+    """Each batch ready to load, in order: read and checked here one batch ahead, or all at once on Dask."""
     batches = pipeline.batches(receipts, settings.batch_size)
     if dask_address is None:
         # The next batch is read and checked (by worker processes, waited on in a thread) while this one is
         # loaded and reported, so that the reading and the rest use both cores at once.
         pending = read_workbooks.submit(settings, untracked(batches[0])) if batches else None
-        for index, batch in enumerate(batches):
+        for index in range(len(batches)):
             assert pending is not None
-            submissions, reports = pending.result()
+            items = pending.result()
             following = batches[index + 1] if index + 1 < len(batches) else None
             pending = read_workbooks.submit(settings, untracked(following)) if following else None
-            yield batch, submissions, reports
+            yield items
         return
 
     from prefect_dask.task_runners import DaskTaskRunner  # imported only when asked for: it brings in dask.distributed
@@ -104,22 +99,16 @@ def read_batches(
             ]
             for batch in batches
         ]
-        for batch in batches:
+        for _ in batches:
             chunks = [chunk.result() for chunk in reads.pop(0)]  # off the list: let go once it is loaded
-            yield batch, [s for subs, _ in chunks for s in subs], [r for _, reports in chunks for r in reports]
+            yield [item for chunk in chunks for item in chunk]
 
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def load_submissions(
-    settings: Settings,
-    run_id: int,
-    receipts: list[ClaimedReceipt],
-    submissions: list[Submission],
-    reports: list[FileReport],
-) -> list[LoadOutcome]:
-    """Load a batch, one transaction per submission."""
-    return pipeline.load_all(engine_of(settings), run_id, receipts, submissions, reports)
+def load_submissions(settings: Settings, run_id: int, items: list[LoadItem]) -> list[LoadOutcome]:
+    """Load a batch in one transaction (one per submission when it meets a concurrent run)."""
+    return pipeline.load_all(engine_of(settings), run_id, items)
 
 
 @task(cache_policy=NO_CACHE)
@@ -220,11 +209,10 @@ def intake(
     try:
         with pipeline.worker_pool(settings), closing(read_batches(settings, receipts, dask_address)) as read:
             writing: PrefectFuture[list[QueuedSubmission]] | None = None
-            for batch, submissions, reports in read:
-                outcomes = retrying(load_submissions, settings)(
-                    settings, run_id, untracked(batch), untracked(submissions), untracked(reports)
-                )
+            for items in read:
+                outcomes = retrying(load_submissions, settings)(settings, run_id, untracked(items))
                 summary.outcomes += outcomes
+                reports = [item.report for item in items]
                 if writing is not None:
                     _alert_on(settings, summary, writing.result())
                 # The batch's workbooks and pages are written (worker processes) while the next batch is loaded.

@@ -31,6 +31,7 @@ from models.store import (
     load_batch,
     pending_receipts,
     record_receipts,
+    typed_rows,
 )
 from reports.outputs import SubmissionOutputs, output_stem, write_submission_outputs
 from workbooks.reader import read_submission
@@ -88,24 +89,29 @@ def _read_one(receipt: ClaimedReceipt, template: Template, limits: ReaderLimits)
 
 def _read_and_check_part(
     receipts: Sequence[ClaimedReceipt], template: Template, limits: ReaderLimits
-) -> tuple[list[Submission], list[FileReport]]:
+) -> list[LoadItem]:
     submissions = [_read_one(receipt, template, limits) for receipt in receipts]
-    return submissions, validate_batch(submissions, template)
+    reports = validate_batch(submissions, template)
+    return [
+        LoadItem(receipt, submission.without_values(), report, typed_rows(submission, report.findings))
+        for receipt, submission, report in zip(receipts, submissions, reports, strict=True)
+    ]
 
 
-def read_and_check(receipts: Sequence[ClaimedReceipt], settings: Settings) -> tuple[list[Submission], list[FileReport]]:
-    """Read and check a batch; a large one in worker processes, each checking the part it read.
+def read_and_check(receipts: Sequence[ClaimedReceipt], settings: Settings) -> list[LoadItem]:
+    """Read and check a batch, ready to load; a large one in worker processes, each checking the part it read.
 
     Checking where the files were read keeps it off the flow's own process, whose one interpreter lock
-    the loading, the alerts and Prefect share. A part is checked as one batch (pandera costs ~150 ms a
-    batch whatever its size), so a large batch is cut into as many parts as there are workers.
+    the loading, the alerts and Prefect share; for the same reason each submission comes back as its
+    cover, report and typed rows, not as the reader's objects. A part is checked as one batch (pandera
+    costs ~150 ms a batch whatever its size), so a large batch is cut into as many parts as there are workers.
     """
     template, limits = load_template(settings.template), ReaderLimits()  # once per batch, not once per file
     parts_wanted = _workers(settings) if len(receipts) >= PARALLEL_READ_MINIMUM else 1
     size = max(1, -(-len(receipts) // parts_wanted))
     parts = [receipts[start : start + size] for start in range(0, len(receipts), size)] or [receipts]
     checked = _in_processes(_read_and_check_part, parts, settings, 2, template, limits)
-    return [s for subs, _ in checked for s in subs], [r for _, reports in checked for r in reports]
+    return [item for part in checked for item in part]
 
 
 def _workers(settings: Settings) -> int:
@@ -170,15 +176,8 @@ def _in_processes(
         return list(pool.map(function, *arguments, chunksize=chunk))
 
 
-def load_all(
-    engine: Engine,
-    run_id: int,
-    receipts: Sequence[ClaimedReceipt],
-    submissions: Sequence[Submission],
-    reports: Sequence[FileReport],
-) -> list[LoadOutcome]:
+def load_all(engine: Engine, run_id: int, items: Sequence[LoadItem]) -> list[LoadOutcome]:
     """Load a batch in one transaction (each submission in its own when it collides with a concurrent run)."""
-    items = [LoadItem(*item) for item in zip(receipts, submissions, reports, strict=True)]
     outcomes = load_batch(engine, run_id, items)
     progress.advance("load", len(outcomes))
     return outcomes

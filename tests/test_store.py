@@ -44,6 +44,7 @@ from intake import pipeline
 from intake.archive import archive_files, archive_path_for, discover
 from models.database import alembic_config, engine_for, upgrade
 from models.store import (
+    LoadItem,
     LoadOutcome,
     find_submission,
     finish_run,
@@ -65,7 +66,7 @@ from models.tables import (
     ThreePublicLine,
 )
 from tests.support import check_one
-from workbooks.reader import sha256_of
+from workbooks.reader import read_submission, sha256_of
 from workbooks.samples import (
     UNREADABLE_BYTES,
     BureauFigures,
@@ -148,8 +149,7 @@ def run_intake(settings: Settings, engine: Engine) -> list[LoadOutcome]:
     run_id = start_run(engine, str(settings.inbox_dir), None)
     seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
     receipts = claimed + pipeline.leftovers(settings, engine, run_id)
-    submissions, reports = pipeline.read_and_check(receipts, settings)
-    outcomes = pipeline.load_all(engine, run_id, receipts, submissions, reports)
+    outcomes = pipeline.load_all(engine, run_id, pipeline.read_and_check(receipts, settings))
     finish_run(engine, run_id, seen, outcomes)
     return outcomes
 
@@ -269,6 +269,22 @@ def test_every_seed_figure_is_stored_as_the_exact_decimal_of_the_report(intake: 
     )
     assert str(indicator.result) == "97.5" and str(indicator.numerator) == "79"
     assert (evaluation.execution_score, evaluation.total, evaluation.grade) == (D(10), D(99), "优")
+
+
+def test_a_read_batch_comes_back_as_covers_and_typed_rows_the_same_as_the_full_reading_makes(intake: Intake) -> None:
+    intake.deliver("2023-科工信局.xlsx")
+    intake.deliver("2023-农业农村局.xlsx", errors_figures(), YUAN)
+    run_id = start_run(intake.engine, str(intake.inbox), None)
+    _, receipts = pipeline.receive(intake.inbox, intake.settings, intake.engine, run_id)
+
+    items = pipeline.read_and_check(receipts, intake.settings)
+
+    for item in items:
+        full = read_submission(Path(item.receipt.archive_path))
+        assert (item.read.summary, item.read.projects, item.read.indicators, item.read.result) == ({}, [], [], {})
+        assert (item.read.cover, item.read.sheets, item.read.unit) == (full.cover, full.sheets, full.unit)
+        assert item.rows is not None and item.rows[SummaryLine] and item.rows[FindingRecord]
+        assert item.rows == LoadItem(item.receipt, full, item.report).typed_rows()
 
 
 def test_amounts_in_yuan_with_fen_land_in_wan_yuan_exactly(intake: Intake) -> None:
@@ -510,12 +526,12 @@ def test_a_batch_stores_exactly_what_loading_its_submissions_one_at_a_time_store
         write_samples(settings.inbox_dir)
         run_id = start_run(engine, "inbox", None)
         _, receipts = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
-        submissions, reports = pipeline.read_and_check(receipts, settings)
+        items = pipeline.read_and_check(receipts, settings)
         if load_one_at_a_time:
-            for item in zip(receipts, submissions, reports, strict=True):
-                load(engine, run_id, *item)
+            for item in items:
+                load(engine, run_id, item)
         else:
-            pipeline.load_all(engine, run_id, receipts, submissions, reports)
+            pipeline.load_all(engine, run_id, items)
         rows: list[tuple[Any, ...]] = []
         with Session(engine) as session:
             for table in (Submission, Bureau, SummaryLine, ThreePublicLine, Project, Indicator, SelfEvaluation):
@@ -693,7 +709,7 @@ store._insert_many = insert_then_die
 engine = engine_for(url)
 run_id = start_run(engine, str(settings.inbox_dir), None)
 seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
-pipeline.load_all(engine, run_id, claimed, *pipeline.read_and_check(claimed, settings))
+pipeline.load_all(engine, run_id, pipeline.read_and_check(claimed, settings))
 sys.exit("the load was not interrupted")
 """
 
@@ -768,9 +784,9 @@ def test_a_database_that_refuses_connections_fails_promptly_and_keeps_files_for_
     intake.deliver("2023-教育局.xlsx", clean_figures())
     run_id = start_run(intake.engine, str(intake.inbox), None)
     _, recorded = pipeline.receive(intake.inbox, intake.settings, intake.engine, run_id)
-    submissions, reports = pipeline.read_and_check(recorded, intake.settings)
+    items = pipeline.read_and_check(recorded, intake.settings)
     with pytest.raises(OperationalError):
-        pipeline.load_all(engine_for(down), run_id, recorded, submissions, reports)
+        pipeline.load_all(engine_for(down), run_id, items)
     # …and new files arrived while it was down: they are archived, but stay in the inbox unrecorded.
     seed = intake.deliver("2023-科工信局.xlsx")
     errors = intake.deliver("2023-农业农村局.xlsx", errors_figures())
@@ -907,8 +923,7 @@ seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
 receipts = claimed + pipeline.leftovers(settings, engine, run_id)
 outcomes = []
 for batch in pipeline.batches(receipts, settings.batch_size):  # in batches, as the flow does
-    submissions, reports = pipeline.read_and_check(batch, settings)
-    outcomes += pipeline.load_all(engine, run_id, batch, submissions, reports)
+    outcomes += pipeline.load_all(engine, run_id, pipeline.read_and_check(batch, settings))
 finish_run(engine, run_id, seen, outcomes)
 print(json.dumps({
     "run": run_id, "seen": seen, "claimed": len(claimed), "started": started, "finished": time.time(),
