@@ -35,8 +35,8 @@ def write_submission_outputs(
 ) -> SubmissionOutputs:
     """The HTML page of one submission, and the annotated workbook when there is something to mark.
 
-    A workbook without findings gets no annotated copy: it would be the bureau's own file again (and
-    the copy costs ~50 ms of openpyxl, most of an intake's time when thousands arrive at once).
+    A workbook without findings gets no annotated copy: it would be the bureau's own file again, and
+    writing thousands of copies nobody needs would cost an intake a few ms a file.
     """
     directory.mkdir(parents=True, exist_ok=True)
     workbook = None
