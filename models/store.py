@@ -583,10 +583,30 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding]) -> TypedRows:
 
 
 def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        # Into the Core table: the ORM's bulk insert groups rows by which values are None and sends each
-        # group as its own statement (10,000 statements for a batch of 1000 files, not one per table).
-        session.execute(insert(table.__table__), rows)
+    """The rows (all with the same keys, as `typed_rows` makes them) in one executemany.
+
+    Not the ORM's bulk insert: it groups rows by which values are None and sends each group as its own
+    statement (10,000 statements for 1000 files). Nor a Core insert: it makes each row's parameters in
+    Python, a lookup and a type processor call per value (~5 µs a row, the largest cost of loading). Here
+    each column's processor, the same one SQLAlchemy would call, is found once per batch.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    keys = list(rows[0])
+    columns = table.__table__.columns
+    if any(column.default is not None and column.key not in rows[0] for column in columns):
+        session.execute(insert(table.__table__), rows)  # a Python-side default to fill in: SQLAlchemy does it
+        return
+    compiled = insert(table.__table__).compile(dialect=dialect, column_keys=keys, for_executemany=True)
+    names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else keys
+    plan = [(name, columns[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+    values = [[row[name] if process is None else process(row[name]) for name, process in plan] for row in rows]
+    if compiled.positional:
+        connection.exec_driver_sql(compiled.string, [tuple(row) for row in values])
+    else:
+        connection.exec_driver_sql(compiled.string, [dict(zip(names, row, strict=True)) for row in values])
 
 
 def _number(located: Located | None) -> Decimal | None:
