@@ -81,6 +81,8 @@ class SheetGrid:
 
     def get(self, row: int, col: int) -> RawCell | None:
         """The cell, where a cell inside a merged range holds the range's top-left value."""
+        if not self._merge_anchor:  # most sheets: no merged ranges to look through
+            return self.cells.get((row, col))
         return self.cells.get(self.anchor(row, col))
 
     def is_merged_follower(self, row: int, col: int) -> bool:
