@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col
@@ -603,10 +603,33 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
     names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else keys
     plan = [(name, columns[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
     values = [[row[name] if process is None else process(row[name]) for name, process in plan] for row in rows]
-    if compiled.positional:
+    if dialect.name == "postgresql":
+        _copy_rows(connection, table.__table__, names, values)
+    elif compiled.positional:
         connection.exec_driver_sql(compiled.string, [tuple(row) for row in values])
     else:
         connection.exec_driver_sql(compiled.string, [dict(zip(names, row, strict=True)) for row in values])
+
+
+def _copy_rows(connection: Connection, table: Table, names: list[str], values: list[list[Any]]) -> None:
+    """PostgreSQL takes the rows by COPY, in the session's transaction: an INSERT per row costs the server a
+    parse, a plan and an execution each, and on a small machine the server's CPU is the intake's CPU."""
+    dialect = connection.dialect
+    preparer = dialect.identifier_preparer
+    statement = f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(name) for name in names)}) FROM STDIN"
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it for its own statements
+        invalidated = dialect.is_disconnect(exc, driver, None)
+        if invalidated:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            statement, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
+        ) from exc
 
 
 def _number(located: Located | None) -> Decimal | None:

@@ -54,7 +54,7 @@ BEGIN
     PERFORM pg_terminate_backend(pg_backend_pid());
     RETURN NEW;
 END $$;
-CREATE TRIGGER drop_connection BEFORE INSERT ON submission FOR EACH ROW EXECUTE FUNCTION drop_connection();
+CREATE TRIGGER drop_connection BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION drop_connection();
 """
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -315,14 +315,15 @@ def test_a_database_that_refuses_connections_fails_the_flow_run_with_a_clear_mes
 
 @on_harness
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("table", ["submission", "summary_line"])  # an INSERT, and the typed rows' COPY
 def test_a_connection_dropped_while_loading_fails_the_run_and_the_next_run_loads_the_archived_files_once(
-    sample_inbox: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+    sample_inbox: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str, table: str
 ) -> None:
     """The database goes away after the files were archived and recorded: they wait in the archive."""
     upgrade(database_url)
     engine = engine_for(database_url)
-    with engine.begin() as connection:  # from now on, inserting a submission kills its own connection
-        connection.execute(text(DROP_CONNECTION_ON_INSERT))
+    with engine.begin() as connection:  # from now on, inserting into the table kills its own connection
+        connection.execute(text(DROP_CONNECTION_ON_INSERT.format(table=table)))
     monkeypatch.setenv("BUDGETFLOW_DB_RETRIES", "1")
     inbox = fill_inbox(sample_inbox, tmp_path / "inbox")
     hashes = {digest(p) for p in inbox.iterdir()}
@@ -338,7 +339,7 @@ def test_a_connection_dropped_while_loading_fails_the_run_and_the_next_run_loads
     assert submissions() == []
 
     with engine.begin() as connection:
-        connection.execute(text("DROP TRIGGER drop_connection ON submission"))
+        connection.execute(text(f"DROP TRIGGER drop_connection ON {table}"))
     summary = run_intake(inbox)
 
     assert summary.files_seen == 0
