@@ -178,19 +178,15 @@ TypedRows = dict[Any, list[dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class LoadItem:
-    """One submission to load: its receipt, what was read (at least the cover), its report, and its typed
-    rows (made from `read` when not given)."""
+    """One submission to load: its receipt, what was read (the cover at least), its report and its typed rows."""
 
     receipt: ClaimedReceipt
     read: ReadSubmission
     report: FileReport
-    rows: TypedRows | None = None
+    rows: TypedRows
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (LoadItem, (self.receipt, self.read, self.report, self.rows))  # see checks.records.Located
-
-    def typed_rows(self) -> TypedRows:
-        return self.rows if self.rows is not None else typed_rows(self.read, self.report.findings)
 
 
 class _Collision(Exception):
@@ -531,7 +527,7 @@ def _insert_rows(session: Session, submissions: Sequence[tuple[int, LoadItem]]) 
     """Every typed row and finding of the given (id, item), one bulk insert per table."""
     rows: TypedRows = defaultdict(list)
     for submission_id, item in submissions:
-        for table, table_rows in item.typed_rows().items():
+        for table, table_rows in item.rows.items():
             rows[table] += [{**row, "submission_id": submission_id} for row in table_rows]
     for table, table_rows in rows.items():
         _insert_many(session, table, table_rows)

@@ -44,7 +44,6 @@ from intake import pipeline
 from intake.archive import archive_files, archive_path_for, discover
 from models.database import alembic_config, engine_for, upgrade
 from models.store import (
-    LoadItem,
     LoadOutcome,
     find_submission,
     finish_run,
@@ -52,6 +51,7 @@ from models.store import (
     load,
     report_of,
     start_run,
+    typed_rows,
 )
 from models.tables import (
     Bureau,
@@ -283,8 +283,8 @@ def test_a_read_batch_comes_back_as_covers_and_typed_rows_the_same_as_the_full_r
         full = read_submission(Path(item.receipt.archive_path))
         assert (item.read.summary, item.read.projects, item.read.indicators, item.read.result) == ({}, [], [], {})
         assert (item.read.cover, item.read.sheets, item.read.unit) == (full.cover, full.sheets, full.unit)
-        assert item.rows is not None and item.rows[SummaryLine] and item.rows[FindingRecord]
-        assert item.rows == LoadItem(item.receipt, full, item.report).typed_rows()
+        assert item.rows[SummaryLine] and item.rows[FindingRecord]
+        assert item.rows == typed_rows(full, item.report.findings)
 
 
 def test_amounts_in_yuan_with_fen_land_in_wan_yuan_exactly(intake: Intake) -> None:
