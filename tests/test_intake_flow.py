@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import replace
 from decimal import Decimal
@@ -107,15 +108,26 @@ def receipt_states() -> list[str]:
         return list(session.execute(select(col(Receipt.state)).order_by(col(Receipt.id))).scalars())
 
 
-def flow_run_of(flow_run_id: str | uuid.UUID) -> tuple[FlowRun, str, list[TaskRun]]:
-    """The flow run as the Prefect server recorded it, the name of its flow, and its task runs."""
+def flow_run_of(flow_run_id: str | uuid.UUID, settle_seconds: float = 20) -> tuple[FlowRun, str, list[TaskRun]]:
+    """The flow run as the Prefect server recorded it, the name of its flow, and its task runs.
+
+    A task run's states reach the server as events, which it records a moment after the flow has
+    returned: the task runs are read again until no more appear and each has a final state (or
+    `settle_seconds` pass)."""
+    deadline = time.monotonic() + settle_seconds
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(uuid.UUID(str(flow_run_id)))
         flow = client.read_flow(flow_run.flow_id)
-        task_runs = client.read_task_runs(
-            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run.id]))
-        )
-    return flow_run, flow.name, task_runs
+        seen = -1
+        while True:
+            task_runs = client.read_task_runs(
+                task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run.id]))
+            )
+            settled = len(task_runs) == seen and all(t.state is not None and t.state.is_final() for t in task_runs)
+            if settled or time.monotonic() > deadline:
+                return flow_run, flow.name, task_runs
+            seen = len(task_runs)
+            time.sleep(0.2)
 
 
 def subflow_runs(flow_run_id: uuid.UUID) -> list[FlowRun]:
