@@ -175,8 +175,7 @@ def _alert_on(settings: Settings, summary: IntakeSummary, written: list[QueuedSu
     queued = retrying(queue_alerts, settings)(settings, untracked(written))
     summary.alerts_queued += len(queued)
     if queued:
-        delivery = retrying(deliver_alerts, settings)(settings, queued)
-        summary.delivery = summary.delivery.then(delivery) if summary.delivery else delivery
+        summary.add_delivery(retrying(deliver_alerts, settings)(settings, queued))
 
 
 @flow(name="intake", description="Take in new submission workbooks from the inbox, check them and load them once.")
@@ -223,8 +222,7 @@ def intake(
             if writing is not None:
                 _alert_on(settings, summary, writing.result())
         # Then what earlier runs could not send; this run's own failures wait for their backoff.
-        retried = retrying(deliver_alerts, settings)(settings, None, started)
-        summary.delivery = summary.delivery.then(retried) if summary.delivery else retried
+        summary.add_delivery(retrying(deliver_alerts, settings)(settings, None, started))
         retrying(close_run, settings)(settings, run_id, files_seen, untracked(summary.outcomes))
     except Exception as exc:
         publish_failure(str(inbox_path), exc, untracked(summary))

@@ -62,6 +62,9 @@ class IntakeSummary:
     def count(self, outcome: str) -> int:
         return sum(o.outcome == outcome for o in self.outcomes)
 
+    def add_delivery(self, result: DeliveryResult) -> None:
+        self.delivery = self.delivery.then(result) if self.delivery else result
+
     def status_count(self, status: str) -> int:
         return sum(o.status == status and o.outcome == "loaded" for o in self.outcomes)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Engine, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col
@@ -579,7 +579,8 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding]) -> TypedRows:
 
 
 def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """The rows (all with the same keys, as `typed_rows` makes them) in one executemany.
+    """The rows (all with the same keys, as `typed_rows` makes them) in one go: COPY on PostgreSQL, one
+    executemany on SQLite.
 
     Not the ORM's bulk insert: it groups rows by which values are None and sends each group as its own
     statement (10,000 statements for 1000 files). Nor a Core insert: it makes each row's parameters in
@@ -595,16 +596,18 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
     if any(column.default is not None and column.key not in rows[0] for column in columns):
         session.execute(insert(table.__table__), rows)  # a Python-side default to fill in: SQLAlchemy does it
         return
-    compiled = insert(table.__table__).compile(dialect=dialect, column_keys=keys, for_executemany=True)
-    names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else keys
-    plan = [(name, columns[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
-    values = [[row[name] if process is None else process(row[name]) for name, process in plan] for row in rows]
     if dialect.name == "postgresql":
-        _copy_rows(connection, table.__table__, names, values)
-    elif compiled.positional:
-        connection.exec_driver_sql(compiled.string, [tuple(row) for row in values])
-    else:
-        connection.exec_driver_sql(compiled.string, [dict(zip(names, row, strict=True)) for row in values])
+        _copy_rows(connection, table.__table__, keys, _bound(rows, keys, columns, dialect))
+        return
+    compiled = insert(table.__table__).compile(dialect=dialect, column_keys=keys, for_executemany=True)
+    names = list(compiled.positiontup or ())  # SQLite's parameters, in the statement's column order
+    connection.exec_driver_sql(compiled.string, [tuple(row) for row in _bound(rows, names, columns, dialect)])
+
+
+def _bound(rows: list[dict[str, Any]], names: list[str], columns: Any, dialect: Dialect) -> list[list[Any]]:
+    """Each row's values of `names` as the driver takes them, through each column's own bind processor."""
+    plan = [(name, columns[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+    return [[row[name] if process is None else process(row[name]) for name, process in plan] for row in rows]
 
 
 def _copy_rows(connection: Connection, table: Table, names: list[str], values: list[list[Any]]) -> None:

@@ -460,12 +460,9 @@ def _workbook_parts(parts: dict[str, bytes]) -> _WorkbookParts | None:
     names = parts.keys()
     if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
         return None
-    workbook_xml, relationships_xml = (
-        _read_part(parts, "xl/workbook.xml"),
-        _read_part(parts, "xl/_rels/workbook.xml.rels"),
+    declared = _parsed_once(
+        _declared_parts, _read_part(parts, "xl/workbook.xml"), _read_part(parts, "xl/_rels/workbook.xml.rels")
     )
-    cacheable = len(workbook_xml) + len(relationships_xml) <= _CACHED_PART_BYTES
-    declared = (_declared_parts if cacheable else _declared_parts.__wrapped__)(workbook_xml, relationships_xml)
     if declared is None:
         return None
     sheets, styles = declared
@@ -478,6 +475,11 @@ def _workbook_parts(parts: dict[str, bytes]) -> _WorkbookParts | None:
 # one is parsed once per process. The cached results are shared and never changed; a part too large to
 # be worth keeping (the cache holds its bytes) is parsed every time.
 _CACHED_PART_BYTES = 256 * 1024
+
+
+def _parsed_once(parse: Any, *xml: bytes) -> Any:
+    """`parse(*xml)`, cached (an `lru_cache` function) unless the parts are too large to keep."""
+    return (parse if sum(map(len, xml)) <= _CACHED_PART_BYTES else parse.__wrapped__)(*xml)
 
 
 @lru_cache(maxsize=64)
@@ -504,8 +506,8 @@ def _style_formats(parts: dict[str, bytes], styles: str | None) -> dict[int, str
     """Number format code of every cell style (xf) whose format is not General (shared: read only)."""
     if styles is None:
         return {}
-    xml = _read_part(parts, styles)
-    return (_formats_of_styles if len(xml) <= _CACHED_PART_BYTES else _formats_of_styles.__wrapped__)(xml)
+    formats: dict[int, str] = _parsed_once(_formats_of_styles, _read_part(parts, styles))
+    return formats
 
 
 @lru_cache(maxsize=64)
@@ -617,14 +619,11 @@ def _calamine_sheet(
     grid = SheetGrid(title=title)
     sheet = book.get_sheet_by_name(title)
     first_row, first_col = sheet.start or (0, 0)  # to_python() starts at the first row and column with data
-    cells, format_of = grid.cells, formats.get  # the per-cell loop of every read: kept to plain dict work
     for row, values in enumerate(sheet.to_python(), first_row + 1):
         for col, value in enumerate(values, first_col + 1):
             if value.__class__ is str and not value:
                 continue  # calamine's empty cell
-            cells[(row, col)] = RawCell(_plain_value(value), format_of((row, col), "General"))
-    if cells:
-        grid.max_row, grid.max_col = max(row for row, _ in cells), max(col for _, col in cells)
+            grid.put(row, col, RawCell(_plain_value(value), formats.get((row, col), "General")))
     for (row, col), formula in formulas.items():  # calamine reads them as empty: their text, as openpyxl gives it
         grid.put(row, col, RawCell(None, formats.get((row, col), "General"), formula=formula))
     grid.merged = _merges(title, xml, limits)
