@@ -12,6 +12,8 @@ from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
+from checks.messages import MESSAGE_CHARACTERS, QUOTED_CHARACTERS, clip
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -52,6 +54,12 @@ class Finding:
         family = self.rule.split("/", 1)[0]
         if family not in RULE_FAMILIES or "/" not in self.rule:
             raise ValueError(f"rule {self.rule!r} is not of the form family/name with a known family")
+        # What the file said is copied into every output: bounded here, whatever built the finding.
+        object.__setattr__(self, "message", clip(self.message, MESSAGE_CHARACTERS))
+        for name in ("expected", "actual", "sheet"):
+            value = getattr(self, name)
+            if value is not None and len(value) > QUOTED_CHARACTERS:
+                object.__setattr__(self, name, clip(value))
 
     @property
     def cell(self) -> str | None:
@@ -90,6 +98,10 @@ class FileReport:
     bureau_code: str | None = None
     fiscal_year: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.bureau_code is not None:  # as the file states it, shown on pages and in mails: a code is short
+            self.bureau_code = clip(self.bureau_code)
+
     @property
     def status(self) -> Status:
         return status_of(self.findings, unreadable=self.unreadable)
@@ -119,11 +131,13 @@ class FileReport:
 
 def format_number(value: Decimal | float | int, *, min_decimals: int = 2, max_decimals: int = 6) -> str:
     """Plain decimal text for messages: at least two decimals, no exponent, no float noise."""
+    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    if not number.is_finite():
+        return str(number)
     with localcontext() as context:
-        context.prec = 80  # a 30-digit amount typed by mistake must still be reported, not crash the batch
-        number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-        if not number.is_finite():
-            return str(number)
+        # Every digit of the rounded number, however large (a 30-digit amount typed by mistake, a rate over a
+        # denominator of 1e-300), must fit the context, or rounding raises instead of reporting it.
+        context.prec = max(80, number.adjusted() + max_decimals + 2)
         number = round(number, max_decimals).normalize()
         exponent = number.as_tuple().exponent
         decimals = max(min_decimals, -exponent if isinstance(exponent, int) else 0)

@@ -23,11 +23,12 @@ class Located:
     cell: str | None
     decimals: int | None = None
     text: str | None = None
+    ambiguous: bool = False  # a bare number in a rate column that may be a fraction (0.97) or percent points
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled by position: a slotted dataclass's own pickling calls fields() for every object, and a
         # batch read in worker processes comes back as some 200,000 of these (1 ms a submission, not 0.1).
-        return (Located, (self.value, self.cell, self.decimals, self.text))
+        return (Located, (self.value, self.cell, self.decimals, self.text, self.ambiguous))
 
 
 @dataclass(slots=True)

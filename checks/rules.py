@@ -26,9 +26,22 @@ from checks.template import RuleSpec, SheetSpec, Template
 EPSILON = 1e-9
 
 
-class Money(float):
+class Money(Decimal):
     """An amount in the submission's declared unit: messages show it in that unit, with `元` when so
-    declared; a finding's `expected`/`actual` give it in 万元, the unit the database keeps."""
+    declared; a finding's `expected`/`actual` give it in 万元, the unit the database keeps.
+
+    Exact: a float from the typed tables is taken as its shortest repr (the decimal the reader read, for
+    every amount within the reader's bounds), and sums are made of those decimals, never of floats."""
+
+    def __new__(cls, value: Decimal | float | int | str = 0) -> Money:
+        if isinstance(value, float):  # numpy's float64 too, whose own repr is `np.float64(…)`
+            value = float.__repr__(value)
+        return super().__new__(cls, value)
+
+
+def exact_sum(values: Any) -> Decimal:
+    """The sum of the filled values of a column as exact decimals (float addition adds binary noise)."""
+    return sum((Money(float(value)) for value in values if pd.notna(value)), Decimal(0))
 
 
 def _message_text(value: Any, unit: str) -> Any:
@@ -39,8 +52,7 @@ def _message_text(value: Any, unit: str) -> Any:
 
 def _record_text(value: Any, unit: str) -> str | None:
     if isinstance(value, Money):
-        amount = Decimal(repr(float(value)))
-        return format_number(amount / WAN if unit == "元" else amount)
+        return format_number(value / WAN if unit == "元" else Decimal(value))
     return None if value is None else str(value)
 
 
@@ -142,8 +154,8 @@ class Rule(ABC):
         index: Any,
         column: str,
         cells: list[str | None],
-        stated: float,
-        computed: float,
+        stated: Decimal | float,
+        computed: Decimal | float,
         **fields: Any,
     ) -> Finding:
         """A stated amount of `column` that differs from the computed one."""
@@ -154,7 +166,7 @@ class Rule(ABC):
             cells,
             expected=Money(computed),
             actual=Money(stated),
-            difference=Money(abs(stated - computed)),
+            difference=Money(abs(Money(stated) - Money(computed))),
             column_label=self.column_label(column),
             **fields,
         )
@@ -303,8 +315,8 @@ class SumRule(Rule):
             return self._explain_group(table, variant, index)
         total_column = grid_column(self.spec.require("total"), variant)
         part_columns = [grid_column(p, variant) for p in self.spec.require("parts")]
-        stated = float(table.value(index, total_column))
-        computed = float(table.values.loc[index, part_columns].astype(float).sum())
+        stated = Money(float(table.value(index, total_column)))
+        computed = exact_sum(table.values.loc[index, part_columns])
         cells = [table.cell(index, total_column)] + [
             table.cell(index, c) for c in part_columns if pd.notna(table.value(index, c))
         ]
@@ -334,8 +346,8 @@ class SumRule(Rule):
         values = table.values
         submission = table.value(index, "submission")
         items = values[(values["submission"] == submission) & ~values["is_total"]]
-        computed = float(items[column].sum())
-        stated = float(table.value(index, column))
+        computed = exact_sum(items[column])
+        stated = Money(float(table.value(index, column)))
         cells = [table.cell(index, column), _range(table, items.index, column)]
         return [self.mismatch(table, index, column, cells, stated, computed)]
 
@@ -457,7 +469,18 @@ class RateRule(Rule):
         computed = self.computed(values)
         decimals = values[self.decimals_column()].astype("float").fillna(2)
         tolerance = self.tolerances.rate_half_units * np.power(10.0, -decimals) + EPSILON
-        return stated.isna() | computed.isna() | ((stated - computed).abs() <= tolerance)
+        holds = stated.isna() | computed.isna() | ((stated - computed).abs() <= tolerance)
+        ambiguous = self.ambiguous_column()
+        if ambiguous in values:
+            # A bare 0.97 may be a fraction (pandas drops the % format): it holds when, read as 97 with
+            # two decimals fewer, it matches; the reader's ambiguity warning still asks for a % sign.
+            fraction_tolerance = self.tolerances.rate_half_units * np.power(10.0, 2 - decimals) + EPSILON
+            as_fraction = (100 * stated - computed).abs() <= fraction_tolerance
+            holds |= values[ambiguous].fillna(False).astype(bool) & as_fraction
+        return holds
+
+    def ambiguous_column(self) -> str:
+        return f"{self.spec.require('stated')}_ambiguous"
 
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
@@ -467,8 +490,8 @@ class RateRule(Rule):
         decimals = table.value(index, self.decimals_column())
         decimals = int(decimals) if pd.notna(decimals) else 2
         computed = float(self.computed(values.loc[[index]]).iloc[0])
-        expected = f"{round(Decimal(repr(computed)), decimals):f}"
-        actual = f"{Decimal(repr(float(table.value(index, stated_column)))).quantize(Decimal(1).scaleb(-decimals)):f}"
+        expected = format_number(computed, min_decimals=decimals, max_decimals=decimals)
+        actual = format_number(float(table.value(index, stated_column)), min_decimals=decimals, max_decimals=decimals)
         return [
             self.finding(
                 table,

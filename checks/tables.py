@@ -68,6 +68,7 @@ class ProjectTable(pa.DataFrameModel):
     actual: Series[float] = pa.Field(nullable=True, ge=0)
     rate: Series[float] = pa.Field(nullable=True)
     rate_decimals: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    rate_ambiguous: Series[bool]
     source: Series[str] = pa.Field(nullable=True)
     note: Series[str] = pa.Field(nullable=True)
 
@@ -171,6 +172,7 @@ def _text(value: Any) -> str | None:
 
 
 _DECIMAL_COLUMNS = {"rate": "rate_decimals", "result": "result_decimals"}
+_AMBIGUOUS_COLUMNS = {"rate": "rate_ambiguous"}  # bare numbers that may be fractions (see workbooks.values)
 _TEXT_COLUMNS = {"target": "target_text", "result": "result_text"}
 _FLOAT_COLUMNS = {
     "projects": ("budget_initial", "budget_full", "actual", "rate"),
@@ -211,6 +213,8 @@ def _list_records(
                 cell_record[key] = located.cell if located else None
                 if key in _DECIMAL_COLUMNS:
                     record[_DECIMAL_COLUMNS[key]] = located.decimals if located else None
+                if key in _AMBIGUOUS_COLUMNS:
+                    record[_AMBIGUOUS_COLUMNS[key]] = located.ambiguous if located else False
                 if key in _TEXT_COLUMNS and table == "indicators":
                     record[_TEXT_COLUMNS[key]] = located.text if located else None
             records.append(record)
@@ -270,6 +274,7 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         column_keys = list(template.sheets[table].columns)
         records, cells = _list_records(readable, table, column_keys)
         extra = [_DECIMAL_COLUMNS[k] for k in column_keys if k in _DECIMAL_COLUMNS]
+        extra += [_AMBIGUOUS_COLUMNS[k] for k in column_keys if k in _AMBIGUOUS_COLUMNS]
         if table == "indicators":
             extra += [_TEXT_COLUMNS[k] for k in column_keys if k in _TEXT_COLUMNS]
         values, cell_frame = _frames(records, cells, ["submission", "sheet", "row", "is_total", *column_keys, *extra])
@@ -277,6 +282,8 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         for column in extra:
             if column.endswith("_decimals"):
                 values[column] = values[column].astype("Int64")
+            elif column.endswith("_ambiguous"):
+                values[column] = values[column].astype(bool)
         values["is_total"] = values["is_total"].astype(bool)
         values["row"] = values["row"].astype(int)
         tables[table] = Table(table, values, cell_frame, units)

@@ -130,13 +130,25 @@ class Template(_Strict):
         return self
 
 
+def _bundled_text(name: str) -> str:
+    return resources.files("checks").joinpath("templates", f"{name}.yaml").read_text(encoding="utf-8")
+
+
 def load_template(source: str | Path = DEFAULT_TEMPLATE) -> Template:
-    """A template by bundled name (`spec-v1`) or by path to a YAML file."""
+    """A template by bundled name (`spec-v1`) or by path to a YAML file.
+
+    Reading findings the file does not word itself (a province's file written before budgetflow knew them)
+    take the bundled wording: the reader may raise any of them.
+    """
     if isinstance(source, Path) or source.endswith((".yaml", ".yml")):
         text = Path(source).read_text(encoding="utf-8")
     else:
-        text = resources.files("checks").joinpath("templates", f"{source}.yaml").read_text(encoding="utf-8")
-    return Template.model_validate(yaml.safe_load(text))
+        text = _bundled_text(source)
+    document = yaml.safe_load(text)
+    if isinstance(document, dict) and source != DEFAULT_TEMPLATE:
+        bundled = yaml.safe_load(_bundled_text(DEFAULT_TEMPLATE))["reading"]
+        document["reading"] = {**bundled, **(document.get("reading") or {})}
+    return Template.model_validate(document)
 
 
 @cache

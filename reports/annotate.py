@@ -47,7 +47,11 @@ log = logging.getLogger(__name__)
 ERROR_FILL = PatternFill("solid", start_color=ERROR_RGB, end_color=ERROR_RGB)
 WARNING_FILL = PatternFill("solid", start_color=WARNING_RGB, end_color=WARNING_RGB)
 FORMULA_STARTS = ("=", "+", "-", "@")
-Writer = Literal["parts", "openpyxl"]
+Writer = Literal["parts", "openpyxl", "converted"]
+CONVERTED_NOTE = (
+    "原文件不是 .xlsx（如 .xls、.ods、.xlsb 或 Excel 无法直接修改的格式），本副本已转换为 .xlsx："
+    "保留了各单元格的值、数字格式和合并单元格，原文件的公式、样式和图表没有保留。请在原文件中修改后重新报送。"
+)
 
 
 def write_text(cell: Cell | MergedCell, value: Any) -> None:
@@ -73,11 +77,14 @@ def _mark_cells(book: openpyxl.Workbook, findings: list[Finding]) -> None:
             cell.comment = Comment(comment_text(named_by), COMMENT_AUTHOR, width=COMMENT_WIDTH, height=COMMENT_HEIGHT)
 
 
-def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str) -> None:
+def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str, note: str | None = None) -> None:
     lines = result_lines(findings, book.sheetnames)
     sheet = book.create_sheet(result_sheet_name(book.sheetnames), 0)
     write_text(sheet.cell(1, 1), title)
     sheet.cell(1, 1).font = Font(bold=True, size=13)
+    if note is not None:
+        write_text(sheet.cell(2, 1), note)
+        sheet.cell(2, 1).font = Font(bold=True, color="9C0006")
     for col, header in enumerate(RESULT_HEADERS, start=1):
         sheet.cell(3, col, header).font = Font(bold=True)
     for row, line in enumerate(lines, start=4):
@@ -101,15 +108,46 @@ def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str) 
 def _write_with_openpyxl(original: Path, findings: list[Finding], target: Path, title: str) -> None:
     with original.open("rb") as handle:  # archived files have no extension; open by content
         book = openpyxl.load_workbook(handle, keep_vba=has_macros(original), keep_links=True, rich_text=True)
+    if not book.worksheets:  # Strict Open XML: openpyxl sees a workbook without sheets
+        raise UnsupportedWorkbook("openpyxl read no worksheet")
     _mark_cells(book, findings)
     _result_sheet(book, findings, title)
+    book.save(target)
+
+
+def _write_converted(original: Path, findings: list[Finding], target: Path, title: str) -> None:
+    """A new .xlsx of the original's sheets as budgetflow read them (values, number formats, merged ranges),
+    for files openpyxl cannot open (.xls, .ods, .xlsb, Strict Open XML); its first sheet says so."""
+    from workbooks.grid import open_grid  # the reader's own view of the file: what the findings are about
+
+    grid = open_grid(original)
+    book = openpyxl.Workbook()
+    assert book.active is not None
+    book.remove(book.active)
+    for source in grid.sheets:
+        sheet = book.create_sheet(source.title[:31])
+        for (row, col), raw in source.cells.items():
+            if source.is_merged_follower(row, col):
+                continue
+            cell = sheet.cell(row, col)
+            write_text(
+                cell,
+                raw.value if isinstance(raw.value, str | int | float | bool) or raw.value is None else str(raw.value),
+            )
+            if raw.number_format != "General":
+                cell.number_format = raw.number_format
+        for min_col, min_row, max_col, max_row in source.merged:
+            sheet.merge_cells(start_row=min_row, start_column=min_col, end_row=max_row, end_column=max_col)
+    _mark_cells(book, findings)
+    _result_sheet(book, findings, title, CONVERTED_NOTE)
     book.save(target)
 
 
 def annotate_workbook(
     original: Path, findings: list[Finding], target: Path, title: str, *, writer: Writer = "parts"
 ) -> Path:
-    """Write the annotated copy of `original` to `target` (part by part unless the workbook needs openpyxl)."""
+    """Write the annotated copy of `original` to `target`: part by part; with openpyxl where that writer does not
+    understand the package; as a converted .xlsx where openpyxl cannot open the file either."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
     if writer == "parts":
@@ -119,12 +157,22 @@ def annotate_workbook(
             log.debug("annotating %s with openpyxl: %s", original, exc)
             writer = "openpyxl"
     if writer == "openpyxl":
-        _write_with_openpyxl(original, findings, temporary, title)
+        try:
+            _write_with_openpyxl(original, findings, temporary, title)
+        except Exception as exc:  # an .xls, .ods or .xlsb, or a package openpyxl reads as having no sheets
+            log.debug("annotating %s as a converted copy: %s", original, exc)
+            writer = "converted"
+    if writer == "converted":
+        _write_converted(original, findings, temporary, title)
     temporary.replace(target)
     return target
 
 
 def has_macros(path: Path) -> bool:
-    """Whether the workbook carries a VBA project (then its copy must stay .xlsm; macros never run)."""
-    with zipfile.ZipFile(path) as archive:
-        return "xl/vbaProject.bin" in archive.namelist()
+    """Whether the workbook carries a VBA project (then its copy must stay .xlsm; macros never run). An .xls,
+    an .ods or a file that is no zip at all gets an .xlsx copy, without its macros."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.replace("\\", "/").lower() == "xl/vbaproject.bin" for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False

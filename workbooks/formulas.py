@@ -3,15 +3,22 @@
 Only arithmetic over cells of the same workbook is evaluated: `+ - * /`, unary minus,
 parentheses, numeric constants, cell references (optionally sheet-qualified, `$` allowed),
 ranges, and SUM. Anything else raises `FormulaError`, which the reader reports as `format/formula`.
+
+Everything is bounded, as a spreadsheet bounds it: a formula of at most 8192 characters and 64 levels
+of nesting (Excel's own limits; deeper is `FormulaError`, never a Python stack overflow), numbers of at
+most 30 digits, and results below `MAX_MAGNITUDE` (`FormulaOutOfRange` beyond). Arithmetic is exact
+decimal arithmetic to 34 digits; a result is rounded to the 15 significant digits a spreadsheet keeps.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from decimal import Decimal, DivisionByZero, InvalidOperation
+from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 
 from openpyxl.utils.cell import column_index_from_string
+
+from workbooks.values import MAX_MAGNITUDE, spreadsheet_rounded
 
 CellLookup = Callable[[str, int, int], Decimal | None]
 
@@ -26,6 +33,11 @@ _TOKEN = re.compile(
 )
 _CELL = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+)")
 MAX_RANGE_CELLS = 10_000
+MAX_FORMULA_CHARS = 8192  # Excel's limit on a formula's length
+MAX_NESTING = 64  # Excel's limit on nested functions; parentheses count too
+MAX_NUMBER_DIGITS = 30
+# Intermediate results may exceed MAX_MAGNITUDE (1E20 / 1E10); anything near Decimal's own limits is refused.
+_ARITHMETIC = Context(prec=34, Emax=60, Emin=-60, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
 class FormulaError(Exception):
@@ -36,8 +48,14 @@ class DividedByZero(FormulaError):
     """The formula divides by zero (a spreadsheet shows #DIV/0!)."""
 
 
+class FormulaOutOfRange(FormulaError):
+    """The formula's result (or a number in it) is beyond what an amount, a rate or a score can be."""
+
+
 def _tokens(formula: str) -> list[tuple[str, str]]:
     text = formula.lstrip("=").strip()
+    if len(text) > MAX_FORMULA_CHARS:
+        raise FormulaError(f"公式超过 {MAX_FORMULA_CHARS} 个字符")
     tokens: list[tuple[str, str]] = []
     position = 0
     while position < len(text):
@@ -58,6 +76,7 @@ class _Parser:
         self.position = 0
         self.sheet = sheet
         self.lookup = lookup
+        self.depth = 0
 
     def peek(self, ahead: int = 0) -> tuple[str, str] | None:
         position = self.position + ahead
@@ -75,6 +94,15 @@ class _Parser:
             raise FormulaError(f"缺少“{op}”")
 
     def expression(self) -> Decimal:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FormulaError(f"公式嵌套超过 {MAX_NESTING} 层")
+        try:
+            return self._sum_of_terms()
+        finally:
+            self.depth -= 1
+
+    def _sum_of_terms(self) -> Decimal:
         value = self.term()
         while (token := self.peek()) in (("op", "+"), ("op", "-")):
             self.take()
@@ -87,24 +115,23 @@ class _Parser:
         while (token := self.peek()) in (("op", "*"), ("op", "/")):
             self.take()
             right = self.unary()
-            try:
-                value = value * right if token == ("op", "*") else value / right
-            except (DivisionByZero, InvalidOperation) as exc:
-                raise DividedByZero("除数为零") from exc
+            if token == ("op", "/") and right.is_zero():
+                raise DividedByZero("除数为零")
+            value = value * right if token == ("op", "*") else value / right
         return value
 
     def unary(self) -> Decimal:
-        if self.peek() == ("op", "-"):
-            self.take()
-            return -self.unary()
-        if self.peek() == ("op", "+"):
-            self.take()
-            return self.unary()
-        return self.atom()
+        negative = False
+        while self.peek() in (("op", "-"), ("op", "+")):  # a loop: `-----1` needs no stack
+            negative ^= self.take() == ("op", "-")
+        value = self.atom()
+        return -value if negative else value
 
     def atom(self) -> Decimal:
         kind, text = self.take()
         if kind == "number":
+            if len(text) > MAX_NUMBER_DIGITS:
+                raise FormulaOutOfRange(f"数字 {text[:20]}… 位数过多")
             return Decimal(text)
         if kind == "ref":
             cells = self.cells(text)
@@ -170,9 +197,16 @@ def references(formula: str, sheet: str) -> list[tuple[str, int, int]]:
 
 
 def evaluate(formula: str, sheet: str, lookup: CellLookup) -> Decimal:
-    """The value of an arithmetic/SUM formula on `sheet`; lookup gives referenced cells' values."""
+    """The value of an arithmetic/SUM formula on `sheet`, as a spreadsheet keeps it (15 significant digits);
+    lookup gives referenced cells' values."""
     parser = _Parser(_tokens(formula), sheet, lookup)
-    value = parser.expression()
+    try:
+        with localcontext(_ARITHMETIC):
+            value = parser.expression()
+    except (Overflow, InvalidOperation) as exc:
+        raise FormulaOutOfRange("计算结果超出范围") from exc
     if parser.peek() is not None:
         raise FormulaError(f"无法解析：{parser.peek()}")
-    return value
+    if value.is_finite() and abs(value) >= MAX_MAGNITUDE:
+        raise FormulaOutOfRange("计算结果超出范围")
+    return spreadsheet_rounded(value)

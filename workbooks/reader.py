@@ -19,12 +19,14 @@ from checks.labels import normalise_label
 from checks.messages import render
 from checks.records import ListRow, Located, Submission
 from checks.template import FieldSpec, SheetSpec, Template, default_template
-from workbooks.formulas import DividedByZero, FormulaError, evaluate, references
-from workbooks.grid import RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1, open_grid
+from workbooks.formulas import DividedByZero, FormulaError, FormulaOutOfRange, evaluate, references
+from workbooks.grid import RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1, check_regular_file, open_grid
 from workbooks.values import (
     CellValueError,
     clean_text,
+    exact,
     is_not_filled,
+    is_number,
     parse_amount,
     parse_date,
     parse_measure,
@@ -54,8 +56,12 @@ def sha256_of(path: Path) -> str:
 def read_submission(path: Path, template: Template | None = None, limits: ReaderLimits | None = None) -> Submission:
     """The typed records of one file; an unreadable file gives a Submission with `unreadable` set."""
     template = template or default_template()
+    limits = limits or ReaderLimits()
     try:
+        check_regular_file(path, limits)  # before hashing: a FIFO or a link to /dev/zero is never read
         sha256 = sha256_of(path)
+    except UnreadableWorkbook as exc:
+        return Submission(file=str(path), sha256="", template=template.name, unreadable=str(exc))
     except OSError as exc:
         return Submission(file=str(path), sha256="", template=template.name, unreadable=f"文件无法打开：{exc.strerror}")
     submission = Submission(file=str(path), sha256=sha256, template=template.name)
@@ -74,7 +80,8 @@ class _WorkbookReader:
     template: Template
     submission: Submission
     _evaluated: dict[tuple[str, int, int], Decimal | None] = field(default_factory=dict)
-    _failed: dict[tuple[str, int, int], str] = field(default_factory=dict)  # formula cell → why not evaluated
+    _failed: dict[tuple[str, int, int], FormulaError] = field(default_factory=dict)  # formula cell → why not
+    _stale: dict[str, dict[str, tuple[Any, Decimal | None]]] = field(default_factory=dict)  # sheet → cell → values
 
     # --- findings -------------------------------------------------------------------------------
 
@@ -99,7 +106,13 @@ class _WorkbookReader:
     # --- cells ----------------------------------------------------------------------------------
 
     def value_at(self, sheet: SheetGrid, row: int, col: int) -> tuple[Any, str]:
-        """The value of a cell (merged ranges and uncached formulas resolved) and its number format."""
+        """The value of a cell (merged ranges and formulas resolved) and its number format.
+
+        A formula with a cached value is evaluated too: where it computes to another number than the one
+        cached (XlsxWriter caches 0 for every formula) the computed one counts, and the sheet gets a
+        `format/stale-formula` warning; where it cannot be evaluated, the cached value counts. A formula
+        without a cached value that cannot be evaluated is a finding here, and FormulaError for the caller.
+        """
         raw = sheet.get(row, col)
         if raw is None:
             return None, "General"
@@ -107,13 +120,66 @@ class _WorkbookReader:
             return raw.value, raw.number_format
         anchor_row, anchor_col = sheet.anchor(row, col)
         try:
-            return self.formula_value(sheet.title, anchor_row, anchor_col, raw), raw.number_format
-        except FormulaError:
-            self.report("format/formula", sheet.title, (a1(anchor_row, anchor_col),), formula=raw.formula)
+            computed = self.formula_value(sheet.title, anchor_row, anchor_col, raw)
+        except FormulaError as problem:
+            if raw.cached:
+                return raw.value, raw.number_format
+            if isinstance(problem, DividedByZero) and not self.refers_to_anything_filled(sheet.title, raw.formula):
+                return None, raw.number_format  # a row not filled in yet (a blank template's 执行率 = D/C)
+            self.report_formula(problem, sheet.title, a1(anchor_row, anchor_col), raw.formula)
             raise
+        if raw.cached and not self.agrees(raw.value, computed):
+            self._stale.setdefault(sheet.title, {})[a1(anchor_row, anchor_col)] = (raw.value, computed)
+        return computed, raw.number_format
+
+    @staticmethod
+    def agrees(cached: Any, computed: Decimal | None) -> bool:
+        """Whether a cached value is the computed one, as far as a spreadsheet's binary arithmetic tells them apart;
+        a cached text or truth value is not compared (the formula did not compute it as budgetflow does)."""
+        if not is_number(cached):
+            return True
+        number = exact(cached)
+        if computed is None or not number.is_finite():
+            return computed is None and number.is_zero()
+        return abs(number - computed) <= max(abs(computed), Decimal(1)) * Decimal("1e-12")
+
+    def refers_to_anything_filled(self, title: str, formula: str) -> bool:
+        """Whether any cell the formula refers to, directly or through other formulas, holds a value; a formula
+        of constants alone (`=0/0`) divides what was written, so it counts as filled."""
+        try:
+            if not references(formula, title):
+                return True
+        except FormulaError:
+            return True
+        pending, seen = [(title, formula)], set()
+        while pending:
+            current_title, current = pending.pop()
+            try:
+                cells = references(current, current_title)
+            except FormulaError:
+                return True
+            for sheet_title, row, col in cells:
+                sheet = self.sheet_named(sheet_title)
+                held = sheet.get(row, col) if sheet is not None else None
+                if held is None or (sheet_title, row, col) in seen:
+                    continue
+                seen.add((sheet_title, row, col))
+                if held.formula is not None:
+                    pending.append((sheet_title, held.formula))
+                elif held.value not in (None, ""):
+                    return True
+        return False
+
+    def report_formula(self, problem: FormulaError, sheet: str, cell: str, formula: str) -> None:
+        if isinstance(problem, DividedByZero):
+            self.report("format/division-by-zero", sheet, (cell,), formula=formula)
+        elif isinstance(problem, FormulaOutOfRange):
+            self.report("format/out-of-range", sheet, (cell,), label=f"{cell}（公式 {formula}）", value="计算结果")
+        else:
+            self.report("format/formula", sheet, (cell,), formula=formula, reason=str(problem))
 
     def formula_value(self, title: str, row: int, col: int, raw: RawCell) -> Decimal | None:
-        """The value of an uncached formula; the formulas it refers to are evaluated first.
+        """The value of a formula computed from the workbook; the formulas it refers to are evaluated first.
 
         Dependencies are ordered with an explicit stack, not by recursion, so a long chain of
         formulas (each adding to the cell below it) cannot exhaust Python's stack; a cycle is
@@ -125,13 +191,10 @@ class _WorkbookReader:
                 formula = self.formula_at(cell)
                 try:
                     self._evaluated[cell] = evaluate(formula or "", cell[0], self.referenced_value)
-                except DividedByZero:
-                    # A rate whose budget is still empty or zero: there is nothing to check, not a bad formula.
-                    self._evaluated[cell] = None
                 except FormulaError as exc:
-                    self._failed[cell] = str(exc)
+                    self._failed[cell] = exc
         if key in self._failed:
-            raise FormulaError(self._failed[key])
+            raise self._failed[key]
         return self._evaluated[key]
 
     def dependency_order(self, start: tuple[str, int, int], raw: RawCell) -> list[tuple[str, int, int]]:
@@ -151,7 +214,7 @@ class _WorkbookReader:
                 continue
             if following in state:  # on the stack: a circular reference
                 for cycle_key, _ in stack[next(i for i, (k, _) in enumerate(stack) if k == following) :]:
-                    self._failed[cycle_key] = "循环引用"
+                    self._failed[cycle_key] = FormulaError("循环引用")
                 continue
             state[following] = False
             stack.append((following, iter(self.formula_dependencies(following, self.formula_at(following) or ""))))
@@ -194,7 +257,11 @@ class _WorkbookReader:
         if raw is None:
             return None
         if raw.formula is not None:
-            return self.formula_value(sheet.title, *sheet.anchor(row, col), raw)
+            try:
+                return self.formula_value(sheet.title, *sheet.anchor(row, col), raw)
+            except FormulaError:
+                if not raw.cached:
+                    raise
         try:
             return (
                 parse_amount(raw.value, self.submission.unit) if isinstance(raw.value, str) else parse_number(raw.value)
@@ -203,8 +270,9 @@ class _WorkbookReader:
             return None  # like a spreadsheet, SUM passes over text
 
     def text_at(self, sheet: SheetGrid, row: int, col: int) -> str:
+        """A cell's text as written (a label); a formula's cached text counts, an uncached formula is no text."""
         raw = sheet.get(row, col)
-        if raw is None or raw.formula is not None:
+        if raw is None or (raw.formula is not None and not raw.cached):
             return ""
         return clean_text(raw.value)
 
@@ -230,6 +298,17 @@ class _WorkbookReader:
                 self.read_grid(key, spec, sheet)
             else:
                 self.read_list(key, spec, sheet)
+        for title, stale in self._stale.items():
+            cell, (cached, computed) = next(iter(stale.items()))
+            self.report(
+                "format/stale-formula",
+                title,
+                tuple(stale),
+                count=len(stale),
+                cell=cell,
+                cached=cached,
+                computed=f"{computed:f}" if computed is not None else "空",
+            )
 
     def find_sheets(self) -> dict[str, SheetGrid]:
         by_name: dict[str, SheetGrid] = {}
@@ -495,9 +574,13 @@ class _WorkbookReader:
                     value=f"{rate.percent:f}",
                     percent=f"{rate.percent * 100:f}",
                 )
-            return Located(rate.percent, cell, rate.decimals)
+            return Located(rate.percent, cell, rate.decimals, ambiguous=rate.ambiguous)
         if spec.type == "measure":
-            number, decimals, text = parse_measure(raw, number_format)
+            try:
+                number, decimals, text = parse_measure(raw, number_format)
+            except CellValueError as problem:
+                self.report_problem(problem, sheet.title, cell, label=spec.label)
+                return Located(None, cell)
             return Located(number, cell, decimals, text or None)
         return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell)
 

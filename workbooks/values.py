@@ -10,8 +10,15 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any, TypeGuard
+
+# Every number a sheet holds stays below this (10 万亿): no department's figure comes near it, a float keeps
+# cents exactly up to it, and the database's NUMERIC holds it in 元 or 万元 with room to spare. Beyond it
+# is a `format/out-of-range` finding naming the cell, never an overflow somewhere later.
+MAX_YEAR_NUMBER = 10**15  # fits the typed tables' Int64 and is shown without an exponent
+MAX_MAGNITUDE = Decimal(10) ** 13
+_SPREADSHEET = Context(prec=15)  # the significant digits a spreadsheet keeps and shows
 
 NOT_FILLED = frozenset({"", "-", "—", "－", "–", "/", "--", "——"})
 UNITS = ("万元", "元")
@@ -52,17 +59,38 @@ def is_not_filled(value: object) -> bool:
     return value is None or (isinstance(value, str) and clean_text(value) in NOT_FILLED)
 
 
+MAX_DECIMALS = 15  # a spreadsheet keeps 15 significant digits: more decimals (2.2E-308) were never typed
+
+
 def decimals_of(number: Decimal) -> int:
+    """The decimals written, as rates and indicator values are compared and shown at that precision."""
     exponent = number.as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
+    return min(MAX_DECIMALS, max(0, -exponent)) if isinstance(exponent, int) else 0
 
 
 def plain(number: Decimal) -> Decimal:
     """The same number without an exponent above zero (`1E+2` → `100`), and no negative zero."""
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
-        number = number.quantize(Decimal(1))
+        with localcontext(Context(prec=max(28, number.adjusted() + 1))):  # 1E+308 too, before it is refused
+            number = number.quantize(Decimal(1))
     return number + 0 if number.is_zero() else number
+
+
+def spreadsheet_rounded(number: Decimal) -> Decimal:
+    """A computed number as a spreadsheet keeps it: 15 significant digits (79/81 → 0.975308641975309)."""
+    return plain(_SPREADSHEET.plus(number)) if number.is_finite() else number
+
+
+def _in_range(number: Decimal, value: object) -> Decimal:
+    """The number, or a `format/out-of-range` problem for the cell that holds it."""
+    if abs(number) >= MAX_MAGNITUDE:
+        raise CellValueError("format/out-of-range", value=_shown(value))
+    return number
+
+
+def _shown(value: object) -> str:
+    return clean_text(value) if isinstance(value, str) else str(value)
 
 
 def exact(value: int | float | Decimal) -> Decimal:
@@ -118,6 +146,7 @@ def parse_amount(value: object, unit: str) -> Decimal | None:
         number = parsed
     if not number.is_finite():
         raise CellValueError("format/amount", value=str(value))
+    _in_range(number, value)
     if number < 0:
         raise CellValueError("format/negative", value=str(number))
     return plain(number)
@@ -133,18 +162,18 @@ def parse_number(value: object) -> Decimal | None:
         number = exact(value)
         if not number.is_finite():
             raise CellValueError("format/number", value=str(value))
-        return number
+        return _in_range(number, value)
     parsed = _text_number(clean_text(value))
     if parsed is None:
         raise CellValueError("format/number", value=clean_text(value))
-    return parsed
+    return _in_range(parsed, value)
 
 
 def _format_decimals(number_format: str, pattern: re.Pattern[str]) -> int | None:
     match = pattern.search(number_format or "")
     if match is None:
         return None
-    return len(match.group(1) or "")
+    return min(MAX_DECIMALS, len(match.group(1) or ""))
 
 
 def parse_rate(value: object, number_format: str, ambiguous_max: float) -> Rate | None:
@@ -157,6 +186,7 @@ def parse_rate(value: object, number_format: str, ambiguous_max: float) -> Rate 
         number = exact(value)
         if not number.is_finite():
             raise CellValueError("format/rate", value=str(value))
+        _in_range(number, value)
         percent_decimals = _format_decimals(number_format, _PERCENT_FORMAT)
         if percent_decimals is not None:
             return Rate(plain((number * 100).normalize()), percent_decimals)
@@ -168,10 +198,11 @@ def parse_rate(value: object, number_format: str, ambiguous_max: float) -> Rate 
         parsed = _text_number(text[:-1])
         if parsed is None:
             raise CellValueError("format/rate", value=clean_text(value))
-        return Rate(parsed, decimals_of(parsed))
+        return Rate(_in_range(parsed, value), decimals_of(parsed))
     parsed = _text_number(text)
     if parsed is None:
         raise CellValueError("format/rate", value=clean_text(value))
+    _in_range(parsed, value)
     return Rate(parsed, decimals_of(parsed), ambiguous=0 < parsed <= Decimal(str(ambiguous_max)))
 
 
@@ -186,6 +217,7 @@ def parse_measure(value: object, number_format: str) -> tuple[Decimal | None, in
         number = exact(value)
         if not number.is_finite():
             return None, None, str(value)
+        _in_range(number, value)
         percent_decimals = _format_decimals(number_format, _PERCENT_FORMAT)
         if percent_decimals is not None:
             percent = plain((number * 100).normalize())
@@ -197,17 +229,21 @@ def parse_measure(value: object, number_format: str) -> tuple[Decimal | None, in
     parsed = _text_number(stripped)
     if parsed is None:
         return None, None, text
-    return parsed, decimals_of(parsed), text
+    return _in_range(parsed, value), decimals_of(parsed), text
 
 
 def parse_year(value: object) -> int | None:
+    """A year (a whole number, or `2023`, `2023年`, `2023年度`); anything else is `format/year`.
+
+    A whole number that is no plausible year (a telephone number) is still a number, for the
+    `format/fiscal-year` rule to name; one beyond any integer column (10^30) is `format/year` here."""
     if is_not_filled(value):
         return None
-    if is_number(value) and float(value).is_integer():
+    if is_number(value) and float(value).is_integer() and abs(float(value)) < MAX_YEAR_NUMBER:
         return int(value)
     match = _YEAR.match(clean_text(value).replace(" ", ""))
     if match is None:
-        raise CellValueError("format/year", value=clean_text(value))
+        raise CellValueError("format/year", value=_shown(value))
     return int(match.group(1))
 
 
