@@ -43,7 +43,8 @@ class SmtpSettings(BaseSettings):
     password: SecretStr | None = None
     sender: str = Field(default="budgetflow@localhost", description="From: address")
     sender_name: str = "财政局预算绩效管理"
-    timeout_seconds: float = 20.0
+    timeout_seconds: float = Field(default=20.0, gt=0, description="wait for each answer of the server")
+    budget_seconds: float = Field(default=60.0, gt=0, description="time a run may spend sending mail; the rest waits")
 
 
 def valid_address(address: str | None) -> bool:
@@ -96,16 +97,20 @@ def build_message(mail: OutgoingMail, settings: SmtpSettings) -> Message:
     return message
 
 
-def send(message: Message, settings: SmtpSettings) -> dict[str, tuple[int, bytes]]:
+def send(message: Message, settings: SmtpSettings, *, timeout: float | None = None) -> dict[str, tuple[int, bytes]]:
     """Hand the message to the SMTP server; raises when it is refused for every recipient or the
-    connection fails, and returns the recipients refused one by one (the others got it)."""
+    connection fails, and returns the recipients refused one by one (the others got it).
+
+    `timeout` (default the settings') bounds each wait for the server, so that a server that accepts the
+    connection and never answers costs that, not a run's whole time."""
     assert settings.host is not None
+    wait = settings.timeout_seconds if timeout is None else max(timeout, 0.1)
     context = ssl.create_default_context()
     server: smtplib.SMTP
     if settings.security == "ssl":
-        server = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout_seconds, context=context)
+        server = smtplib.SMTP_SSL(settings.host, settings.port, timeout=wait, context=context)
     else:
-        server = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
+        server = smtplib.SMTP(settings.host, settings.port, timeout=wait)
     with server:
         if settings.security == "starttls":
             server.starttls(context=context)

@@ -9,7 +9,10 @@ attempt that backs off exponentially. Without an SMTP host, alerts are written a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import smtplib
+import socket
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,10 +105,15 @@ def submission_alert(item: QueuedSubmission, operators: Sequence[str]) -> Alert 
     )
 
 
-def queue_submission_alerts(engine: Engine, items: Sequence[QueuedSubmission], operators: Sequence[str]) -> list[int]:
-    """Queue the alerts of failed and unreadable submissions; the ids of those not queued before."""
-    alerts = [a for a in (submission_alert(item, operators) for item in items) if a is not None and a.recipients]
-    return _insert_once(engine, alerts)
+def submission_alerts(
+    loaded: Sequence[tuple[Submission, FileReport]],
+    operators: Sequence[str],
+    attachment_of: Callable[[Submission, FileReport], Path | None],
+) -> list[Alert]:
+    """The alerts of the failed and unreadable submissions among `loaded` that have someone to tell, each with
+    the annotated workbook that will be written for it attached (`attachment_of`)."""
+    items = (QueuedSubmission(submission, report, attachment_of(submission, report)) for submission, report in loaded)
+    return [a for a in (submission_alert(item, operators) for item in items) if a is not None and a.recipients]
 
 
 def queue_reminders(
@@ -138,10 +146,25 @@ class DeliveryResult:
     sent: int
     failed: int
     pending: int
+    unavailable: bool = False  # the mail server did not answer, or the time for mail ran out: the rest waits
 
     def then(self, later: DeliveryResult) -> DeliveryResult:
         """Two deliveries of one run together: what each sent or failed, and what the later left pending."""
-        return DeliveryResult(self.sent + later.sent, self.failed + later.failed, later.pending)
+        return DeliveryResult(
+            self.sent + later.sent, self.failed + later.failed, later.pending, self.unavailable or later.unavailable
+        )
+
+
+# Failures that say the server cannot be reached or will not talk to us at all: every other alert of this
+# delivery would wait for the same timeout, so they are left for a later run instead.
+SERVER_UNAVAILABLE = (
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    smtplib.SMTPConnectError,
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPAuthenticationError,
+)
 
 
 def _due(engine: Engine, now: dt.datetime, ignore_schedule: bool, only: Sequence[int] | None) -> list[int]:
@@ -163,12 +186,22 @@ def deliver_pending(
     now: dt.datetime | None = None,
     ignore_schedule: bool = False,
     only: Sequence[int] | None = None,
+    deadline: float | None = None,
 ) -> DeliveryResult:
     """Send every pending alert that is due (of `only`, when given); each in its own transaction, locked
-    while it is sent."""
+    while it is sent.
+
+    Sending stops at `deadline` (a `time.monotonic()` value: the run's time for mail), and after a failure
+    that says the server is unreachable; what is left stays pending, its attempts untouched.
+    """
     now = now or utcnow()
     sent = failed = 0
+    unavailable = False
     for alert_id in _due(engine, now, ignore_schedule, only):
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            unavailable = True
+            break
         with session_scope(engine) as session:
             statement = select(Alert).where(col(Alert.id) == alert_id, col(Alert.status) == "pending")
             if engine.dialect.name == "postgresql":
@@ -177,24 +210,27 @@ def deliver_pending(
             if alert is None:
                 continue
             try:
-                alert.delivered_as = _deliver(alert, smtp, outbox_dir)[:1000]
+                alert.delivered_as = _deliver(alert, smtp, outbox_dir, remaining)[:1000]
             except Exception as exc:  # the server is down or refused: keep it, try again later
                 alert.attempts += 1
                 alert.last_error = f"{type(exc).__name__}: {exc}"[:1000]
                 backoff = dt.timedelta(seconds=retry_seconds * 2 ** (alert.attempts - 1))
                 alert.next_attempt_at = now + min(backoff, MAX_BACKOFF)
                 failed += 1
+                unavailable = isinstance(exc, SERVER_UNAVAILABLE)
             else:
                 alert.status, alert.sent_at = "sent", utcnow()
                 alert.attempts += 1
                 sent += 1
             session.add(alert)
+        if unavailable:
+            break
     with Session(engine) as session:
         pending = len(list(session.execute(select(col(Alert.id)).where(col(Alert.status) == "pending")).scalars()))
-    return DeliveryResult(sent, failed, pending)
+    return DeliveryResult(sent, failed, pending, unavailable)
 
 
-def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path) -> str:
+def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path, time_left: float | None) -> str:
     mail = OutgoingMail(
         recipients=tuple(alert.recipients),
         subject=alert.subject,
@@ -206,7 +242,7 @@ def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path) -> str:
     message = build_message(mail, smtp)
     if smtp.host is None:
         return str(write_eml(message, outbox_dir, f"{alert.id:06d}-{alert.kind}"))
-    refused = send(message, smtp)
+    refused = send(message, smtp, timeout=None if time_left is None else min(smtp.timeout_seconds, time_left))
     if refused:  # sent to the others; say who did not get it rather than retry and double their mail
         return "smtp；被拒收：" + "，".join(f"{address} ({code})" for address, (code, _) in refused.items())
     return "smtp"

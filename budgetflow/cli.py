@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from alerts.mail import SmtpSettings
 from budgetflow.prefect_env import configure_prefect
 from budgetflow.settings import ReaderLimits, Settings
 from checks.findings import STATUS_TEXT, FileReport, Finding, Severity, Status
 from checks.template import load_template
-from checks.validate import validate_batch
-from workbooks.reader import read_submission
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -35,8 +35,29 @@ STATUS_STYLE = {Status.PASSED: "green", Status.WARNINGS: "yellow", Status.FAILED
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console as wide as the terminal, or 160 columns when piped (tables of Chinese text wrap badly at 80)."""
-    console = Console(stderr=stderr)
-    return console if console.is_terminal or "COLUMNS" in os.environ else Console(stderr=stderr, width=160)
+    console = Console(stderr=stderr, highlight=False)
+    return (
+        console
+        if console.is_terminal or "COLUMNS" in os.environ
+        else Console(stderr=stderr, width=160, highlight=False)
+    )
+
+
+def plain(value: object) -> Text:
+    """Text of a bureau, a file or a workbook, for a table cell: printed as it is, never read as markup (`[/]`)."""
+    return Text("" if value is None else str(value))
+
+
+def _settings(*, announce: bool = True) -> Settings:
+    """The settings of this command, read once; the data folder (and its parents) made if it is new, and named
+    on standard error, so that a command started elsewhere never silently works on another folder."""
+    settings = Settings()
+    folder = settings.prepare_data_dir()
+    if announce:
+        make_console(stderr=True).print(
+            f"数据目录：{escape(str(folder))}；数据库：{escape(settings.database_shown())}", soft_wrap=True
+        )
+    return settings
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -62,19 +83,30 @@ def progress_bar(console: Console, *, disable: bool = False) -> Progress:
 
 
 def validate_files(files: list[Path], settings: Settings, console: Console) -> list[FileReport]:
-    """Read and check files in batches, with a progress bar on the terminal for long runs."""
+    """Read and check files in batches, each file within the reader's limits of time and memory, in worker
+    processes (a file that crashes one is its own finding); a progress bar on the terminal for long runs."""
+    from intake.checking import CheckJob, check_files
+    from intake.isolation import IsolatedPool
+
     template = load_template(settings.template)
     limits = ReaderLimits()
     reports: list[FileReport] = []
     progress = progress_bar(console, disable=len(files) < 20 or not console.is_terminal)
-    with progress:
-        task = progress.add_task("校验中", total=len(files))
-        for batch in _batches(files, BATCH_SIZE):
-            submissions = []
-            for path in batch:
-                submissions.append(read_submission(path, template, limits))
-                progress.advance(task)
-            reports.extend(validate_batch(submissions, template))
+    workers = min(settings.read_workers or os.cpu_count() or 1, -(-len(files) // 50))
+    pool = IsolatedPool(workers, limits)
+    try:
+        with progress:
+            task = progress.add_task("校验中", total=len(files))
+            for batch in _batches(files, BATCH_SIZE):
+                jobs = [CheckJob(str(path), str(path)) for path in batch]
+                checked = check_files(jobs, template, limits, pool, parts=pool.workers, with_rows=False)
+                reports += [result.report for result in checked]
+                for result in checked:
+                    if result.problem is not None:
+                        make_console(stderr=True).print(Text(result.problem))
+                progress.advance(task, len(batch))
+    finally:
+        pool.close()
     return reports
 
 
@@ -84,7 +116,8 @@ def print_reports(reports: list[FileReport], console: Console) -> None:
         style = STATUS_STYLE[report.status]
         who = " ".join(str(x) for x in (report.bureau_code, report.fiscal_year) if x is not None)
         console.print(
-            f"[bold]{report.file}[/bold]  {who}  [{style}]{STATUS_TEXT[report.status]}（{report.status}）[/{style}]"
+            f"[bold]{escape(report.file)}[/bold]  {escape(who)}  "
+            f"[{style}]{STATUS_TEXT[report.status]}（{report.status}）[/{style}]"
             f"  错误 {report.errors}  警告 {report.warnings}"
         )
         if not report.findings:
@@ -98,7 +131,13 @@ def print_reports(reports: list[FileReport], console: Console) -> None:
         for sheet, findings in by_sheet.items():
             for i, finding in enumerate(findings):
                 level = "[red]错误[/red]" if finding.severity is Severity.ERROR else "[yellow]警告[/yellow]"
-                table.add_row(sheet if i == 0 else "", ", ".join(finding.cells), finding.rule, level, finding.message)
+                table.add_row(
+                    plain(sheet if i == 0 else ""),
+                    plain(", ".join(finding.cells)),
+                    plain(finding.rule),
+                    level,
+                    plain(finding.message),
+                )
         console.print(table)
     counts = {status: sum(r.status is status for r in reports) for status in Status}
     console.print(
@@ -140,7 +179,7 @@ def samples(
     """Write the sample workbooks: the seed bureau and five others (one of them unreadable)."""
     from workbooks.samples import write_samples
 
-    for path in write_samples(directory or Settings().inbox_dir):
+    for path in write_samples(directory or _settings(announce=False).inbox_dir):
         typer.echo(path)
 
 
@@ -150,7 +189,11 @@ def run(
     batch_size: Annotated[int | None, typer.Option(help="files per batch (default: $BUDGETFLOW_BATCH_SIZE)")] = None,
 ) -> None:
     """Run the intake flow once: archive, check and load everything new in the inbox."""
-    settings = Settings()
+    if inbox is not None and not inbox.is_dir():
+        what = "不是文件夹" if inbox.exists() else "不存在"
+        typer.echo(f"收件箱 {inbox} {what}（--inbox 应指向放置报表文件的文件夹）", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
     configure_prefect(settings)
     from flows.intake import intake
     from intake import progress as run_progress
@@ -172,7 +215,7 @@ def run(
         with bar:
             summary = intake(inbox=str(inbox) if inbox else None, batch_size=batch_size)
     except Exception as exc:  # the flow run has failed (and Prefect recorded why); say it plainly
-        console.print(f"[red]入库运行失败：{exc}[/red]")
+        console.print(Text(f"入库运行失败：{exc}", style="red"))
         raise typer.Exit(1) from exc
     finally:
         run_progress.attach(None)
@@ -180,7 +223,7 @@ def run(
 
 
 def print_summary(summary: IntakeSummary, console: Console) -> None:
-    table = Table(title=f"入库运行 #{summary.run_id}（{summary.inbox}）", header_style="bold")
+    table = Table(title=plain(f"入库运行 #{summary.run_id}（{summary.inbox}）"), header_style="bold")
     for column in ("文件", "单位编码", "年度", "版本", "结果", "状态", "错误", "警告"):
         table.add_column(column, overflow="fold")
     from intake.pipeline import OUTCOME_TEXT
@@ -189,8 +232,8 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
         status = Status(o.status)
         style = STATUS_STYLE[status]
         table.add_row(
-            o.file_name,
-            o.bureau_code or "",
+            plain(o.file_name),
+            plain(o.bureau_code),
             str(o.fiscal_year or ""),
             str(o.version or ""),
             OUTCOME_TEXT.get(o.outcome, o.outcome),
@@ -201,11 +244,13 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
     console.print(table)
     for o in summary.outcomes:
         if o.findings:
-            console.print(f"[bold]{o.file_name}[/bold]（{o.bureau_code or '单位不明'}）：")
+            console.print(f"[bold]{escape(o.file_name)}[/bold]（{escape(o.bureau_code or '单位不明')}）：")
         for f in o.findings:
             where = f"{f.sheet}!{f.cells[0]}" if f.sheet and f.cells else (f.sheet or "")
             level = "[red]错误[/red]" if f.severity is Severity.ERROR else "[yellow]警告[/yellow]"
-            console.print(f"  {level} {f.rule} {where} {f.message}", highlight=False)
+            console.print(f"  {level} {escape(f.rule)} {escape(where)} {escape(f.message)}")
+    for entry in summary.skipped:
+        console.print(f"[yellow]未处理[/yellow] {escape(entry.name)}：{escape(entry.reason)}")
     print_outputs(summary, console)
     console.print(
         f"收件箱 {summary.files_seen} 个文件；入库 {summary.count('loaded')}，重复 {summary.count('duplicate')}；"
@@ -217,20 +262,23 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
 def print_outputs(summary: IntakeSummary, console: Console) -> None:
     """Where the run's outputs are."""
     if summary.outputs:
-        console.print(f"标注工作簿和网页（{len(summary.outputs)} 个）：{summary.outputs[0].parent}", soft_wrap=True)
+        console.print(
+            Text(f"标注工作簿和网页（{len(summary.outputs)} 个）：{summary.outputs[0].parent}"), soft_wrap=True
+        )
     for path in summary.period_reports:
-        console.print(f"期间汇总报告：{path}", soft_wrap=True)
+        console.print(Text(f"期间汇总报告：{path}"), soft_wrap=True)
     delivery = summary.delivery
     if delivery is not None and (delivery.sent or delivery.failed or delivery.pending):
         where = f"，.eml 文件在 {summary.outbox}" if SmtpSettings().host is None else ""
         counts = f"新增 {summary.alerts_queued}，已发出 {delivery.sent}，待重试 {delivery.pending}"
-        console.print(f"提醒邮件：{counts}{where}", soft_wrap=True)
+        later = "（邮件服务器未响应或本次发送时间已用完，其余下次再发）" if delivery.unavailable else ""
+        console.print(Text(f"提醒邮件：{counts}{later}{where}"), soft_wrap=True)
 
 
-def _engine() -> Engine:
+def _engine(*, announce: bool = True) -> Engine:
     from models.database import engine_for, upgrade
 
-    settings = Settings()
+    settings = _settings(announce=announce)
     url = settings.database_url_value()
     upgrade(url)
     return engine_for(url)
@@ -275,15 +323,15 @@ def list_submissions(
         style = STATUS_STYLE[status]
         table.add_row(
             str(d["id"]),
-            str(d["bureau_code"] or ""),
-            str(d["bureau_name"] or ""),
+            plain(d["bureau_code"]),
+            plain(d["bureau_name"]),
             str(d["fiscal_year"] or ""),
             str(d["version"] or ""),
             "是" if d["current"] else "",
             f"[{style}]{STATUS_TEXT[status]}[/{style}]",
             str(d["errors"]),
             str(d["warnings"]),
-            str(d["file"]),
+            plain(d["file"]),
             str(d["sha256"])[:12],
         )
     make_console().print(table)
@@ -301,8 +349,10 @@ def show(submission: Annotated[str, typer.Argument(help="submission id, or the s
         raise typer.Exit(2)
     console = make_console()
     console.print(
-        f"提交 #{found.id}  {found.bureau_name or ''} {found.fiscal_year or ''} 第 {found.version or '-'} 版"
-        f"{'（当前）' if found.is_current else ''}  收到 {found.received_at:%Y-%m-%d %H:%M}"
+        Text(
+            f"提交 #{found.id}  {found.bureau_name or ''} {found.fiscal_year or ''} 第 {found.version or '-'} 版"
+            f"{'（当前）' if found.is_current else ''}  收到 {found.received_at:%Y-%m-%d %H:%M}"
+        )
     )
     print_reports([report_of(engine, found)], console)
 
@@ -313,14 +363,14 @@ def report(
     out: Annotated[Path | None, typer.Option(help="folder (default: $BUDGETFLOW_DATA_DIR/reports/period)")] = None,
 ) -> None:
     """Write the county's period report for a fiscal year (xlsx and HTML, with charts)."""
-    settings = Settings()
+    settings = _settings()
     configure_prefect(settings)
     from flows.period_report import period_report
 
     try:
         paths = period_report(year, out_dir=str(out) if out else None)
     except Exception as exc:
-        make_console().print(f"[red]汇总报告生成失败：{exc}[/red]")
+        make_console().print(Text(f"汇总报告生成失败：{exc}", style="red"))
         raise typer.Exit(1) from exc
     for path in paths:
         typer.echo(path)
@@ -341,7 +391,7 @@ def alerts_list(
         return
     from alerts.outbox import list_alerts
 
-    rows = list_alerts(_engine(), pending_only=pending)
+    rows = list_alerts(_engine(announce=False), pending_only=pending)
     documents = [
         {
             "id": a.id, "kind": a.kind, "status": a.status, "bureau_code": a.bureau_code,
@@ -360,15 +410,22 @@ def alerts_list(
         table.add_column(column, overflow="fold")
     for a in rows:
         sent = "已发送" if a.status == "sent" else "待发送"
-        row = [str(a.id), a.kind, sent, ", ".join(a.recipients), a.subject, str(a.attempts), a.last_error or ""]
-        table.add_row(*row)
+        table.add_row(
+            str(a.id),
+            a.kind,
+            sent,
+            plain(", ".join(a.recipients)),
+            plain(a.subject),
+            str(a.attempts),
+            plain(a.last_error),
+        )
     make_console().print(table)
 
 
 @alerts.command("retry")
 def alerts_retry() -> None:
     """Send every pending alert now, without waiting for its next scheduled attempt."""
-    settings = Settings()
+    settings = _settings(announce=False)
     configure_prefect(settings)
     from flows.notify import notify
 
@@ -393,7 +450,7 @@ def bureaus_import(
     except (RegistryError, ValueError, KeyError, TypeError) as exc:
         typer.echo(f"登记表无法读取：{exc}", err=True)
         raise typer.Exit(2) from exc
-    import_registry(_engine(), entries, deadlines)
+    import_registry(_engine(announce=False), entries, deadlines)
     years = "，".join(f"{year} 年度截止 {due}" for year, due in sorted(deadlines.items()))
     typer.echo(f"已登记 {len(entries)} 个单位" + (f"；{years}" if years else ""))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from budgetflow.settings import Settings
 
@@ -26,3 +27,5 @@ def configure_prefect(settings: Settings, *, quiet: bool = True) -> None:
         defaults["PREFECT_LOGGING_LEVEL"] = "WARNING"
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
+    # Prefect makes its home without parents and then reports a timed-out server: a new data folder needs it made.
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,8 @@ class ReaderLimits(BaseSettings):
     max_sheets: int = Field(default=200, description="most sheets in a workbook")
     max_rows: int = Field(default=2000, description="rows read per sheet")
     max_columns: int = Field(default=60, description="columns read per sheet")
+    max_seconds: float = Field(default=30.0, gt=0, description="time to read and check one file")
+    max_memory_bytes: int = Field(default=1024 * MB, gt=0, description="memory one file may take while it is read")
 
 
 class Settings(BaseSettings):
@@ -41,6 +43,12 @@ class Settings(BaseSettings):
     read_workers: int = Field(default=0, ge=0, description="reader processes per batch; 0 = one per CPU core")
     db_retries: int = Field(default=3, ge=0, description="retries of the database task")
     db_retry_delay_seconds: float = Field(default=10.0, ge=0, description="first retry delay; doubles each time")
+    inbox_settle_seconds: float = Field(
+        default=2.0, ge=0, description="a file is taken once its size and modification time held this long"
+    )
+    max_receipt_attempts: int = Field(
+        default=3, ge=1, description="runs that may try a received file before it is recorded as not processed"
+    )
 
     operators: str = Field(
         default="", description="operators' email addresses, comma-separated; alerted on every failure"
@@ -66,6 +74,17 @@ class Settings(BaseSettings):
     @property
     def archive_dir(self) -> Path:
         return self.data_dir / "archive"
+
+    def prepare_data_dir(self) -> Path:
+        """Create the data folder (and its parents) and the inbox; the folder's absolute path."""
+        self.inbox_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir.resolve()
+
+    def database_shown(self) -> str:
+        """The database URL as it may be printed (no password)."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database_url_value()).render_as_string(hide_password=True)
 
     def database_url_value(self) -> str:
         if self.database_url is not None:

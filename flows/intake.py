@@ -4,35 +4,42 @@ The flow only wires the plain functions of `intake.pipeline` together as tasks. 
 batches of files (a task run costs 10–40 ms), and every task that touches the database retries.
 A batch is read and checked in worker processes, one batch ahead; given the address of a Dask
 scheduler, the batches are read and checked on that cluster's workers, all at once, while the flow
-loads them in order.
+loads them in order. A submission's alert is queued in the transaction that loads it, and a run
+first writes the pages and annotated copies that an earlier run loaded but did not live to write.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Generator
 from contextlib import closing
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from alerts.mail import SmtpSettings
-from alerts.outbox import DeliveryResult, QueuedSubmission, deliver_pending, queue_submission_alerts
+from alerts.outbox import DeliveryResult, deliver_pending
 from budgetflow.settings import Settings
 from checks.findings import FileReport
 from flows.common import DatabaseUnavailable, database_task, engine_of, retrying, settings_for, untracked
 from flows.period_report import period_report
 from intake import pipeline, progress
-from intake.pipeline import IntakeSummary
+from intake.archive import SkippedEntry
+from intake.pipeline import IntakeSummary, ReadBatch, Received, Written
 from models.database import upgrade
 from models.store import ClaimedReceipt, LoadItem, LoadOutcome, finish_run, start_run
 from models.tables import utcnow
 
-__all__ = ["DatabaseUnavailable", "intake"]
+__all__ = ["DatabaseUnavailable", "InboxMissing", "intake"]
+
+
+class InboxMissing(ValueError):
+    """The inbox named for the run is not a folder: nothing could be taken in."""
 
 
 @task(cache_policy=NO_CACHE)
@@ -51,26 +58,32 @@ def open_run(settings: Settings, inbox: Path) -> int:
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def receive_files(settings: Settings, inbox: Path, run_id: int) -> tuple[int, list[ClaimedReceipt]]:
-    """Archive, record and take every new file out of the inbox."""
-    seen, claimed = pipeline.receive(inbox, settings, engine_of(settings), run_id)
-    return seen, claimed + pipeline.leftovers(settings, engine_of(settings), run_id)
+def receive_files(settings: Settings, inbox: Path, run_id: int) -> Received:
+    """Archive, record and take every new file out of the inbox; then the receipts earlier runs left."""
+    received = pipeline.receive(inbox, settings, engine_of(settings), run_id)
+    earlier, missing = pipeline.leftovers(settings, engine_of(settings), run_id)
+    return Received(received.files_seen, received.claimed + earlier, received.skipped + missing)
 
 
 @task(cache_policy=NO_CACHE)
-def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt]) -> list[LoadItem]:
+@database_task
+def write_missing_outputs(settings: Settings) -> list[Written]:
+    """The pages and annotated copies an earlier run loaded but did not live to write."""
+    return pipeline.repair_outputs(settings, engine_of(settings))
+
+
+@task(cache_policy=NO_CACHE)
+def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt], isolated: bool = True) -> ReadBatch:
     """Read and check a batch of archived workbooks, ready to load."""
-    items = pipeline.read_and_check(receipts, settings)
-    progress.advance("read", len(items))
-    return items
+    batch = pipeline.read_and_check(receipts, settings, isolated=isolated)
+    progress.advance("read", len(receipts))
+    return batch
 
 
 DASK_READ_CHUNK = 250  # files per task on a Dask worker, read and checked: the cluster's unit of work
 
 
-def read_batches(
-    settings: Settings, receipts: list[ClaimedReceipt], dask_address: str | None
-) -> Generator[list[LoadItem]]:
+def read_batches(settings: Settings, receipts: list[ClaimedReceipt], dask_address: str | None) -> Generator[ReadBatch]:
     """Each batch ready to load, in order: read and checked here one batch ahead, or all at once on Dask."""
     batches = pipeline.batches(receipts, settings.batch_size)
     if dask_address is None:
@@ -94,43 +107,52 @@ def read_batches(
     with runner:
         reads = [
             [
-                runner.submit(read_workbooks, {"settings": reading, "receipts": chunk})
+                (chunk, runner.submit(read_workbooks, {"settings": reading, "receipts": chunk, "isolated": False}))
                 for chunk in pipeline.batches(batch, DASK_READ_CHUNK)
             ]
             for batch in batches
         ]
         for _ in batches:
-            chunks = [chunk.result() for chunk in reads.pop(0)]  # off the list: let go once it is loaded
-            yield [item for chunk in chunks for item in chunk]
+            yield _joined([_dask_chunk(settings, *read) for read in reads.pop(0)])  # let go once it is loaded
+
+
+def _dask_chunk(settings: Settings, chunk: list[ClaimedReceipt], future: PrefectFuture[ReadBatch]) -> ReadBatch:
+    """A chunk read on Dask; read here instead, in worker processes, when a file killed the Dask workers
+    that took it (Dask gives up on a task that killed three) or the cluster failed it otherwise."""
+    try:
+        return future.result()
+    except Exception as exc:
+        get_run_logger().warning("Dask 读取失败（%s），改在本机的读取进程中读取这 %d 个文件", exc, len(chunk))
+        return pipeline.read_and_check(chunk, settings)
+
+
+def _joined(parts: list[ReadBatch]) -> ReadBatch:
+    return ReadBatch(
+        [item for part in parts for item in part.items], [entry for part in parts for entry in part.missing]
+    )
 
 
 @task(cache_policy=NO_CACHE)
 @database_task
 def load_submissions(settings: Settings, run_id: int, items: list[LoadItem]) -> list[LoadOutcome]:
-    """Load a batch in one transaction (one per submission when it meets a concurrent run)."""
-    return pipeline.load_all(engine_of(settings), run_id, items)
+    """Load a batch and queue its alerts in one transaction (one per submission when it meets a concurrent run)."""
+    return pipeline.load_all(engine_of(settings), run_id, items, settings)
 
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def write_reports(settings: Settings, outcomes: list[LoadOutcome], reports: list[FileReport]) -> list[QueuedSubmission]:
+def write_reports(settings: Settings, outcomes: list[LoadOutcome], reports: list[FileReport]) -> list[Written]:
     """Annotated workbooks and HTML pages of the submissions a batch loaded."""
     return pipeline.write_outputs(settings, engine_of(settings), outcomes, reports)
 
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def queue_alerts(settings: Settings, written: list[QueuedSubmission]) -> list[int]:
-    """Put an alert for every failed or unreadable submission into the outbox (once per version)."""
-    return queue_submission_alerts(engine_of(settings), written, settings.operator_list)
-
-
-@task(cache_policy=NO_CACHE)
-@database_task
 def deliver_alerts(
-    settings: Settings, alert_ids: list[int] | None, due_by: dt.datetime | None = None
+    settings: Settings, alert_ids: list[int] | None, due_by: dt.datetime | None = None, deadline: float | None = None
 ) -> DeliveryResult:
-    """Send the given alerts (None: all that were due by `due_by`); what cannot be sent now waits for a later run."""
+    """Send the given alerts (None: all that were due by `due_by`), until the run's time for mail (`deadline`,
+    a `time.monotonic()` value) is spent; what cannot be sent now waits for a later run."""
     return deliver_pending(
         engine_of(settings),
         SmtpSettings(),
@@ -138,6 +160,7 @@ def deliver_alerts(
         retry_seconds=settings.alert_retry_seconds,
         now=due_by,
         only=alert_ids,
+        deadline=deadline,
     )
 
 
@@ -169,13 +192,30 @@ def publish_failure(inbox: str, error: Exception, summary: IntakeSummary | None 
     )
 
 
-def _alert_on(settings: Settings, summary: IntakeSummary, written: list[QueuedSubmission]) -> None:
-    """Count a batch's outputs, then queue and send its alerts (while the next batch is read)."""
-    summary.outputs += [p for w in written for p in (w.workbook, w.page) if p is not None]
-    queued = retrying(queue_alerts, settings)(settings, untracked(written))
+def _deliver_batch(
+    settings: Settings, summary: IntakeSummary, outcomes: list[LoadOutcome], written: list[Written], deadline: float
+) -> None:
+    """Count a batch's outputs, then send the alerts its loading queued (while the next batch is read)."""
+    for item in written:
+        summary.outputs += [p for p in (item.outputs.workbook, item.outputs.page) if p is not None]
+        _log_problem(summary, item.problem)
+    queued = [o.alert_id for o in outcomes if o.alert_id is not None]
     summary.alerts_queued += len(queued)
-    if queued:
-        summary.add_delivery(retrying(deliver_alerts, settings)(settings, queued))
+    if queued and not summary.mail_unavailable:
+        summary.add_delivery(retrying(deliver_alerts, settings)(settings, queued, deadline=deadline))
+
+
+def _log_problem(summary: IntakeSummary, problem: str | None) -> None:
+    """What went wrong inside budgetflow or an engine with one file: the operator's to see, in the run's log."""
+    if problem is not None:
+        summary.problems.append(problem.splitlines()[0])
+        get_run_logger().warning("%s", problem)
+
+
+def _log_skipped(summary: IntakeSummary, skipped: list[SkippedEntry]) -> None:
+    summary.skipped += skipped
+    for entry in skipped:
+        get_run_logger().warning("未处理：%s —— %s", entry.name, entry.reason)
 
 
 @flow(name="intake", description="Take in new submission workbooks from the inbox, check them and load them once.")
@@ -185,7 +225,7 @@ def intake(
     data_dir: str | None = None,
     dask_address: str | None = None,
 ) -> IntakeSummary:
-    """Inbox → archive → read → check → load → reports and alerts, in batches.
+    """Inbox → archive → read → check → load (with alerts) → reports → mail, in batches.
 
     `dask_address` (e.g. `tcp://10.0.0.5:8786`): read on that Dask cluster; its workers need the
     checkout and the data directory at the same paths as here.
@@ -193,37 +233,52 @@ def intake(
     settings = settings_for(data_dir, batch_size=batch_size)
     inbox_path = Path(inbox) if inbox else settings.inbox_dir
     started = utcnow()
+    mail_deadline = time.monotonic() + SmtpSettings().budget_seconds
 
     try:
+        if inbox is None:
+            settings.prepare_data_dir()
+        elif not inbox_path.is_dir():
+            raise InboxMissing(f"收件箱 {inbox_path} 不存在或不是文件夹")
         retrying(prepare_database, settings)(settings)
         run_id = retrying(open_run, settings)(settings, inbox_path)
-        files_seen, receipts = retrying(receive_files, settings)(settings, inbox_path, run_id)
+        received = retrying(receive_files, settings)(settings, inbox_path, run_id)
     except Exception as exc:
         publish_failure(str(inbox_path), exc)
         raise
-    summary = IntakeSummary(run_id, str(flow_run.id) if flow_run.id else None, str(inbox_path), files_seen)
+    summary = IntakeSummary(run_id, str(flow_run.id) if flow_run.id else None, str(inbox_path), received.files_seen)
     summary.outbox = settings.outbox_dir
+    _log_skipped(summary, received.skipped)
+    receipts = received.claimed
     progress.expect("read", len(receipts))
     progress.expect("load", len(receipts))
     try:
         with pipeline.worker_pool(settings), closing(read_batches(settings, receipts, dask_address)) as read:
-            writing: PrefectFuture[list[QueuedSubmission]] | None = None
-            for items in read:
-                outcomes = retrying(load_submissions, settings)(settings, run_id, untracked(items))
+            for repaired in retrying(write_missing_outputs, settings)(settings):
+                _log_problem(summary, repaired.problem)
+            writing: PrefectFuture[list[Written]] | None = None
+            loaded_last: list[LoadOutcome] = []
+            for batch in read:
+                _log_skipped(summary, batch.missing)
+                for item in batch.items:
+                    _log_problem(summary, item.problem)
+                outcomes = retrying(load_submissions, settings)(settings, run_id, untracked(batch.items))
                 summary.outcomes += outcomes
-                reports = [item.report for item in items]
+                reports = [item.report for item in batch.items]
                 if writing is not None:
-                    _alert_on(settings, summary, writing.result())
+                    _deliver_batch(settings, summary, loaded_last, writing.result(), mail_deadline)
                 # The batch's workbooks and pages are written (worker processes) while the next batch is loaded.
                 writing = retrying(write_reports, settings).submit(settings, untracked(outcomes), untracked(reports))
+                loaded_last = outcomes
             # Everything is loaded: the period reports are written while the last batch's pages are.
             for year in summary.fiscal_years:
                 summary.period_reports += period_report(year, data_dir=data_dir)
             if writing is not None:
-                _alert_on(settings, summary, writing.result())
+                _deliver_batch(settings, summary, loaded_last, writing.result(), mail_deadline)
         # Then what earlier runs could not send; this run's own failures wait for their backoff.
-        summary.add_delivery(retrying(deliver_alerts, settings)(settings, None, started))
-        retrying(close_run, settings)(settings, run_id, files_seen, untracked(summary.outcomes))
+        if not summary.mail_unavailable:
+            summary.add_delivery(retrying(deliver_alerts, settings)(settings, None, started, mail_deadline))
+        retrying(close_run, settings)(settings, run_id, received.files_seen, untracked(summary.outcomes))
     except Exception as exc:
         publish_failure(str(inbox_path), exc, untracked(summary))
         raise

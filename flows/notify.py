@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -11,6 +12,7 @@ from alerts.mail import SmtpSettings
 from alerts.outbox import DeliveryResult, deliver_pending, queue_reminders
 from budgetflow.settings import Settings
 from flows.common import database_task, engine_of, retrying, settings_for
+from intake import pipeline
 from models.database import upgrade
 from models.reporting import deadlines_passed, missing_bureaus
 
@@ -30,13 +32,21 @@ def queue_deadline_reminders(settings: Settings, today: dt.date) -> int:
 @task(cache_policy=NO_CACHE)
 @database_task
 def deliver(settings: Settings, ignore_schedule: bool) -> DeliveryResult:
-    """Send what is due in the outbox (everything pending, when asked to retry now)."""
+    """Send what is due in the outbox (everything pending, when asked to retry now), within the time for mail.
+
+    The annotated copies the alerts attach are written first where a crashed intake run left them unwritten.
+    """
+    engine = engine_of(settings)
+    upgrade(settings.database_url_value())
+    pipeline.repair_outputs(settings, engine)
+    smtp = SmtpSettings()
     return deliver_pending(
-        engine_of(settings),
-        SmtpSettings(),
+        engine,
+        smtp,
         settings.outbox_dir,
         retry_seconds=settings.alert_retry_seconds,
         ignore_schedule=ignore_schedule,
+        deadline=time.monotonic() + smtp.budget_seconds,
     )
 
 

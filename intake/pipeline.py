@@ -3,43 +3,51 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import traceback
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import repeat
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from alerts.outbox import DeliveryResult, QueuedSubmission
+from alerts.outbox import DeliveryResult, submission_alerts
 from budgetflow.settings import ReaderLimits, Settings
 from checks.findings import STATUS_TEXT, FileReport
-from checks.records import Submission
+from checks.records import Submission as ReadSubmission
 from checks.template import Template, load_template
-from checks.validate import validate_batch
+from checks.validate import unreadable_finding
 from intake import progress
-from intake.archive import archive_files, archive_path_for, discover, remove_from_inbox
+from intake.archive import SkippedEntry, archive_files, archive_path_for, discover, remove_from_inbox
+from intake.checking import CheckJob, check_files
+from intake.isolation import FileTookTooLong, IsolatedPool, WorkerLost, beat, file_limits
 from models.reporting import submissions_by_id
 from models.store import (
+    AlertsFor,
     ClaimedReceipt,
     Delivery,
     LoadItem,
     LoadOutcome,
+    count_attempts,
     load_batch,
+    outputs_written,
     pending_receipts,
     record_receipts,
+    report_of,
     typed_rows,
+    without_outputs,
 )
-from reports.outputs import SubmissionOutputs, output_stem, write_submission_outputs
-from workbooks.reader import read_submission
+from models.tables import Submission
+from reports.outputs import SubmissionOutputs, output_paths, output_stem, write_page, write_submission_outputs
 
-T = TypeVar("T")
-
-PARALLEL_READ_MINIMUM = 64  # below this, starting worker processes costs more than it saves
+PARALLEL_READ_MINIMUM = 64  # below this, one worker process reads the batch: starting more costs more than it saves
 PARALLEL_WRITE_MINIMUM = 16  # an HTML page and annotated copy cost a few ms: a worker is worth it sooner
+ARCHIVE_MISSING = "归档文件缺失（{path}），收件记录保留，归档文件恢复后下次运行时再处理"
+GAVE_UP = (
+    "此文件已有 {attempts} 次运行处理未完成（运行在处理它时中断），已停止重试。"
+    "请用 Excel 或 WPS 打开该文件，另存为 .xlsx 后重新提交；如仍无法处理，请与财政局联系"
+)
 
 
 @dataclass(slots=True)
@@ -54,6 +62,8 @@ class IntakeSummary:
     alerts_queued: int = 0
     delivery: DeliveryResult | None = None
     outbox: Path | None = None
+    skipped: list[SkippedEntry] = field(default_factory=list)  # inbox entries not taken, and receipts left waiting
+    problems: list[str] = field(default_factory=list)  # what went wrong inside budgetflow, for the operator
 
     @property
     def fiscal_years(self) -> list[int]:
@@ -65,44 +75,72 @@ class IntakeSummary:
     def add_delivery(self, result: DeliveryResult) -> None:
         self.delivery = self.delivery.then(result) if self.delivery else result
 
+    @property
+    def mail_unavailable(self) -> bool:
+        """The mail server did not answer (or the run's time for mail is spent): the rest waits for a later run."""
+        return self.delivery is not None and self.delivery.unavailable
+
     def status_count(self, status: str) -> int:
         return sum(o.status == status and o.outcome == "loaded" for o in self.outcomes)
 
 
-def receive(inbox: Path, settings: Settings, engine: Engine, run_id: int) -> tuple[int, list[ClaimedReceipt]]:
-    """Archive every inbox file, record it, then take it out of the inbox; returns (files seen, claimed)."""
-    files = discover(inbox)
-    archived = archive_files(files, settings.archive_dir)
+@dataclass(frozen=True, slots=True)
+class Received:
+    files_seen: int
+    claimed: list[ClaimedReceipt]
+    skipped: list[SkippedEntry]
+
+
+def receive(inbox: Path, settings: Settings, engine: Engine, run_id: int) -> Received:
+    """Archive every settled inbox file, record it, then take it out of the inbox; and name what was not taken."""
+    found = discover(inbox, settings.inbox_settle_seconds)
+    archived, changed = archive_files(found.files, settings.archive_dir)
     deliveries = [Delivery(a.claim_key, a.sha256, a.file_name, a.source.size, str(a.archive_path)) for a in archived]
     claimed = record_receipts(engine, run_id, deliveries)
-    remove_from_inbox(archived)  # every one is now archived and recorded, by this run or a concurrent one
-    return len(files), claimed
+    kept = remove_from_inbox(archived)  # every one is now archived and recorded, by this run or a concurrent one
+    return Received(len(found.files), claimed, [*found.skipped, *changed, *kept])
 
 
-def leftovers(settings: Settings, engine: Engine, run_id: int) -> list[ClaimedReceipt]:
-    """Files archived and recorded by earlier runs but never loaded."""
-    return pending_receipts(engine, run_id, lambda sha256: archive_path_for(settings.archive_dir, sha256))
-
-
-def _read_one(receipt: ClaimedReceipt, template: Template, limits: ReaderLimits) -> Submission:
-    submission = read_submission(Path(receipt.archive_path), template, limits)
-    submission.file = receipt.file_name
-    return submission
-
-
-def _read_and_check_part(
-    receipts: Sequence[ClaimedReceipt], template: Template, limits: ReaderLimits
-) -> list[LoadItem]:
-    submissions = [_read_one(receipt, template, limits) for receipt in receipts]
-    reports = validate_batch(submissions, template)
-    return [
-        LoadItem(receipt, submission.without_values(), report, typed_rows(submission, report.findings))
-        for receipt, submission, report in zip(receipts, submissions, reports, strict=True)
+def leftovers(settings: Settings, engine: Engine, run_id: int) -> tuple[list[ClaimedReceipt], list[SkippedEntry]]:
+    """Files archived and recorded by earlier runs but never loaded, counted as taken up once more; and those
+    whose archive copy is missing (two data folders on one database, a restore), which stay receipts."""
+    pending = pending_receipts(engine, run_id, lambda sha256: archive_path_for(settings.archive_dir, sha256))
+    present = [receipt for receipt in pending if Path(receipt.archive_path).is_file()]
+    missing = [
+        SkippedEntry(receipt.file_name, ARCHIVE_MISSING.format(path=receipt.archive_path))
+        for receipt in pending
+        if receipt not in present
     ]
+    count_attempts(engine, [receipt.id for receipt in present])
+    return [_replace_attempts(r, r.attempts + 1) for r in present], missing
 
 
-def read_and_check(receipts: Sequence[ClaimedReceipt], settings: Settings) -> list[LoadItem]:
-    """Read and check a batch, ready to load; a large one in worker processes, each checking the part it read.
+def _replace_attempts(receipt: ClaimedReceipt, attempts: int) -> ClaimedReceipt:
+    return ClaimedReceipt(
+        receipt.id, receipt.sha256, receipt.file_name, receipt.size, receipt.archive_path, receipt.received_at, attempts
+    )
+
+
+def _given_up(receipt: ClaimedReceipt, template: Template) -> LoadItem:
+    """A receipt that runs kept dying on: recorded as not processed, without reading it again."""
+    reason = GAVE_UP.format(attempts=receipt.attempts)
+    read = ReadSubmission(file=receipt.file_name, sha256=receipt.sha256, template=template.name, unreadable=reason)
+    report = FileReport(receipt.file_name, receipt.sha256, [unreadable_finding(reason, template)], unreadable=True)
+    problem = f"{receipt.file_name}: given up after {receipt.attempts} unfinished runs"
+    return LoadItem(receipt, read, report, typed_rows(read, report.findings), problem)
+
+
+@dataclass(slots=True)
+class ReadBatch:
+    """A batch ready to load, and the receipts whose archive copy vanished before it could be read."""
+
+    items: list[LoadItem]
+    missing: list[SkippedEntry] = field(default_factory=list)
+
+
+def read_and_check(receipts: Sequence[ClaimedReceipt], settings: Settings, *, isolated: bool = True) -> ReadBatch:
+    """Read and check a batch, ready to load: in worker processes (the run's, inside `worker_pool`), each
+    checking the part it read; here, file by file, where no worker process may be started (`isolated=False`).
 
     Checking where the files were read keeps it off the flow's own process, whose one interpreter lock
     the loading, the alerts and Prefect share; for the same reason each submission comes back as its
@@ -110,51 +148,42 @@ def read_and_check(receipts: Sequence[ClaimedReceipt], settings: Settings) -> li
     costs ~150 ms a batch whatever its size), so a large batch is cut into as many parts as there are workers.
     """
     template, limits = load_template(settings.template), ReaderLimits()  # once per batch, not once per file
-    parts_wanted = _workers(settings) if len(receipts) >= PARALLEL_READ_MINIMUM else 1
-    size = max(1, -(-len(receipts) // parts_wanted))
-    parts = [receipts[start : start + size] for start in range(0, len(receipts), size)] or [receipts]
-    checked = _in_processes(_read_and_check_part, parts, settings, 2, template, limits)
-    return [item for part in checked for item in part]
+    given_up = {r.id: _given_up(r, template) for r in receipts if r.attempts >= settings.max_receipt_attempts}
+    to_read = [receipt for receipt in receipts if receipt.id not in given_up]
+    jobs = [CheckJob(r.archive_path, r.file_name, r.sha256, must_exist=True) for r in to_read]
+    parts = _workers(settings) if len(jobs) >= PARALLEL_READ_MINIMUM else 1
+    with _pool(settings, isolated) as pool:
+        checked = check_files(jobs, template, limits, pool, parts=parts)
+    read = {r.id: c for r, c in zip(to_read, checked, strict=True)}
+    batch = ReadBatch([])
+    for receipt in receipts:
+        if receipt.id in given_up:
+            batch.items.append(given_up[receipt.id])
+        elif read[receipt.id].missing:
+            batch.missing.append(SkippedEntry(receipt.file_name, ARCHIVE_MISSING.format(path=receipt.archive_path)))
+        else:
+            result = read[receipt.id]
+            batch.items.append(LoadItem(receipt, result.read, result.report, result.rows, result.problem))
+    return batch
 
 
 def _workers(settings: Settings) -> int:
     return settings.read_workers or os.cpu_count() or 1
 
 
-class WorkerPool:
-    """Worker processes shared by every batch of a run, started when first needed.
+_run_pool: IsolatedPool | None = None
+
+
+@contextmanager
+def worker_pool(settings: Settings) -> Iterator[IsolatedPool]:
+    """The worker processes the batches inside this block share; ended, with their work, on leaving it.
 
     A fresh pool per batch cost each new worker its first use of everything: pandera builds its schemas
     (and imports its typing back-ends, ~0.25 s), the template and the caches are made again, and forking
     the grown flow process copies its page tables. Reads and writes of a run share these workers.
     """
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._executor: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()  # a batch's writing and the next batch's reading ask from two threads
-
-    def executor(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ProcessPoolExecutor(max_workers=self.workers)
-            return self._executor
-
-    def close(self) -> None:
-        with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown()
-                self._executor = None
-
-
-_run_pool: WorkerPool | None = None
-
-
-@contextmanager
-def worker_pool(settings: Settings) -> Iterator[WorkerPool]:
-    """The worker processes the batches inside this block share; ended, with their work, on leaving it."""
     global _run_pool
-    pool = WorkerPool(_workers(settings))
+    pool = IsolatedPool(_workers(settings), ReaderLimits())
     outer, _run_pool = _run_pool, pool
     try:
         yield pool
@@ -163,55 +192,40 @@ def worker_pool(settings: Settings) -> Iterator[WorkerPool]:
         pool.close()
 
 
-def _in_processes(
-    function: Callable[..., T], items: Sequence[Any], settings: Settings, minimum: int, *shared: Any
-) -> list[T]:
-    """`function(item, *shared)` for every item, in order; in worker processes from `minimum` items on
-    (the run's shared workers inside `worker_pool`, else workers started for this call)."""
-    workers = _workers(settings)
-    if len(items) < minimum or workers == 1:
-        return [function(item, *shared) for item in items]
-    chunk = max(1, len(items) // (workers * 4))
-    arguments = (items, *(repeat(value) for value in shared))
-    if _run_pool is not None and _run_pool.workers == workers:
-        return list(_run_pool.executor().map(function, *arguments, chunksize=chunk))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(function, *arguments, chunksize=chunk))
+@contextmanager
+def _pool(settings: Settings, isolated: bool) -> Iterator[IsolatedPool | None]:
+    """The run's workers inside `worker_pool`, else workers started for this call (None: not isolated)."""
+    if not isolated:
+        yield None
+    elif _run_pool is not None:
+        yield _run_pool
+    else:
+        with worker_pool(settings) as pool:
+            yield pool
 
 
-def load_all(engine: Engine, run_id: int, items: Sequence[LoadItem]) -> list[LoadOutcome]:
-    """Load a batch in one transaction (each submission in its own when it collides with a concurrent run)."""
-    outcomes = load_batch(engine, run_id, items)
+def alerts_for(settings: Settings) -> AlertsFor:
+    """How the loading makes a batch's alerts: for the operators and the bureau, with the annotated copy that
+    `write_outputs` will write attached."""
+    directory = settings.reports_dir / "submissions"
+
+    def attachment_of(submission: Submission, report: FileReport) -> Path | None:
+        return output_paths(directory, _stem(submission), report, Path(submission.archive_path)).workbook
+
+    return partial(submission_alerts, operators=settings.operator_list, attachment_of=attachment_of)
+
+
+def load_all(engine: Engine, run_id: int, items: Sequence[LoadItem], settings: Settings) -> list[LoadOutcome]:
+    """Load a batch and queue its alerts in one transaction (each submission in its own when it collides with a
+    concurrent run)."""
+    outcomes = load_batch(engine, run_id, items, alerts_for(settings))
     progress.advance("load", len(outcomes))
     return outcomes
 
 
-def write_outputs(
-    settings: Settings, engine: Engine, outcomes: Sequence[LoadOutcome], reports: Sequence[FileReport]
-) -> list[QueuedSubmission]:
-    """Annotated workbook and HTML page of every submission this run loaded; many are written in worker processes."""
-    loaded = {o.submission_id: report for o, report in zip(outcomes, reports, strict=True) if o.outcome == "loaded"}
-    directory = settings.reports_dir / "submissions"
-    submissions = submissions_by_id(engine, [i for i in loaded if i is not None])
-    jobs = []
-    for submission in submissions:
-        assert submission.id is not None
-        stem = output_stem(submission.id, submission.bureau_code, submission.fiscal_year, submission.version)
-        jobs.append(
-            OutputJob(
-                directory,
-                stem,
-                loaded[submission.id],
-                Path(submission.archive_path),
-                submission.bureau_name,
-                submission.version,
-            )
-        )
-    written = _in_processes(_write_one, jobs, settings, PARALLEL_WRITE_MINIMUM)
-    return [
-        QueuedSubmission(submission, job.report, outputs.workbook, outputs.page)
-        for submission, job, outputs in zip(submissions, jobs, written, strict=True)
-    ]
+def _stem(submission: Submission) -> str:
+    assert submission.id is not None
+    return output_stem(submission.id, submission.bureau_code, submission.fiscal_year, submission.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +238,70 @@ class OutputJob:
     version: int | None
 
 
-def _write_one(job: OutputJob) -> SubmissionOutputs:
-    return write_submission_outputs(
-        job.directory, job.stem, job.report, job.archived, bureau_name=job.bureau_name, version=job.version
-    )
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The outputs of one submission, and what went wrong writing them (for the operator's log)."""
+
+    submission: Submission
+    outputs: SubmissionOutputs
+    problem: str | None = None
+
+
+def write_outputs(
+    settings: Settings, engine: Engine, outcomes: Sequence[LoadOutcome], reports: Sequence[FileReport]
+) -> list[Written]:
+    """Annotated workbook and HTML page of every submission this run loaded; many are written in worker processes."""
+    loaded = {o.submission_id: report for o, report in zip(outcomes, reports, strict=True) if o.outcome == "loaded"}
+    submissions = submissions_by_id(engine, [i for i in loaded if i is not None])
+    return _write(settings, engine, [(submission, loaded[submission.id]) for submission in submissions])
+
+
+def repair_outputs(settings: Settings, engine: Engine) -> list[Written]:
+    """The pages and annotated copies of loaded submissions that were never written (a run died in between)."""
+    return _write(settings, engine, [(s, report_of(engine, s)) for s in without_outputs(engine)])
+
+
+def _write(settings: Settings, engine: Engine, loaded: Sequence[tuple[Submission, FileReport]]) -> list[Written]:
+    directory = settings.reports_dir / "submissions"
+    jobs = [
+        OutputJob(directory, _stem(s), report, Path(s.archive_path), s.bureau_name, s.version) for s, report in loaded
+    ]
+    limits = ReaderLimits()
+    if len(jobs) < PARALLEL_WRITE_MINIMUM:
+        written = write_part(jobs, limits)
+    else:
+        with _pool(settings, isolated=True) as pool:
+            assert pool is not None
+            size = max(1, len(jobs) // (pool.workers * 4))
+            parts = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+            written = pool.map(write_part, parts, limits, lost=_page_only)
+    outputs_written(engine, [s.id for (s, _), (outputs, _) in zip(loaded, written, strict=True) if s.id is not None])
+    return [Written(s, outputs, problem) for (s, _), (outputs, problem) in zip(loaded, written, strict=True)]
+
+
+def write_part(jobs: Sequence[OutputJob], limits: ReaderLimits) -> list[tuple[SubmissionOutputs, str | None]]:
+    """Each job's outputs; an annotated copy that cannot be written (within the limits) leaves the page alone."""
+    written: list[tuple[SubmissionOutputs, str | None]] = []
+    for index, job in enumerate(jobs):
+        beat(index)
+        try:
+            with file_limits(limits):
+                outputs = write_submission_outputs(
+                    job.directory, job.stem, job.report, job.archived, bureau_name=job.bureau_name, version=job.version
+                )
+            written.append((outputs, None))
+        except (Exception, FileTookTooLong):  # the alarm included: the page is written all the same
+            problem = f"{job.stem}: the annotated workbook could not be written\n{traceback.format_exc()}"
+            written.append(_page_only(job, problem))
+    return written
+
+
+def _page_only(job: OutputJob, why: WorkerLost | str) -> tuple[SubmissionOutputs, str | None]:
+    """The page without the annotated copy (whose writing failed, or killed its worker)."""
+    page = output_paths(job.directory, job.stem, job.report, job.archived).page
+    write_page(page, job.report, bureau_name=job.bureau_name, version=job.version)
+    problem = why if isinstance(why, str) else f"{job.stem}: writing the annotated workbook killed its worker"
+    return SubmissionOutputs(None, page), problem
 
 
 OUTCOME_TEXT = {"loaded": "已入库", "duplicate": "重复（未再入库）", "skipped": "已由其他运行入库"}
@@ -286,6 +360,12 @@ def artifact_markdown(summary: IntakeSummary) -> str:
                 markdown_text(text),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+    if summary.skipped:
+        lines += ["", f"### 未处理的收件箱条目 {len(summary.skipped)} 个", "", "| 条目 | 原因 |", "|---|---|"]
+        lines += [f"| {markdown_text(entry.name)} | {markdown_text(entry.reason)} |" for entry in summary.skipped]
+    if summary.problems:
+        lines += ["", f"### 运行中的问题 {len(summary.problems)} 个（详见运行日志）", ""]
+        lines += [f"- {markdown_text(problem)}" for problem in summary.problems]
     if summary.outputs:
         folder = markdown_text(str(summary.outputs[0].parent))
         lines += ["", f"- 标注工作簿和网页 {len(summary.outputs)} 个，在 {folder}"]

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ from checks.records import ListRow, Located
 from checks.records import Submission as ReadSubmission
 from models.database import session_scope
 from models.tables import (
+    Alert,
     Bureau,
     FindingRecord,
     Indicator,
@@ -65,6 +66,7 @@ class ClaimedReceipt:
     size: int
     archive_path: str
     received_at: dt.datetime
+    attempts: int = 0  # earlier runs that took it up and did not finish it
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,16 @@ class LoadOutcome:
     errors: int
     warnings: int
     findings: tuple[Finding, ...] = ()
+    alert_id: int | None = None  # the alert queued with it, in the same transaction
+
+
+# An alert for every loaded submission that needs one (failed, unreadable), made as the submission is loaded so
+# that the outbox row and the submission are committed together: a crash in between cannot lose an alert.
+AlertsFor = Callable[[Sequence[tuple["Submission", FileReport]]], list[Alert]]
+
+
+def _no_alerts(loaded: Sequence[tuple[Submission, FileReport]]) -> list[Alert]:
+    return []
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -120,9 +132,9 @@ def finish_run(engine: Engine, run_id: int, files_seen: int, outcomes: Sequence[
 # --- receipts -------------------------------------------------------------------------------------
 
 
-def _insert_ignoring_conflicts(engine: Engine, table: Any) -> Any:
+def _insert_ignoring_conflicts(engine: Engine, table: Any, index_elements: list[str] | None = None) -> Any:
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def record_receipts(engine: Engine, run_id: int, deliveries: Sequence[Delivery]) -> list[ClaimedReceipt]:
@@ -162,9 +174,20 @@ def pending_receipts(engine: Engine, run_id: int, archive_path_of: Any) -> list[
             .order_by(col(Receipt.id))
         ).scalars()
         return [
-            ClaimedReceipt(r.id or 0, r.sha256, r.file_name, r.size, str(archive_path_of(r.sha256)), r.received_at)
+            ClaimedReceipt(
+                r.id or 0, r.sha256, r.file_name, r.size, str(archive_path_of(r.sha256)), r.received_at, r.attempts
+            )
             for r in rows
         ]
+
+
+def count_attempts(engine: Engine, receipt_ids: Sequence[int]) -> None:
+    """One more run has taken these receipts up (it may die on them too)."""
+    if receipt_ids:
+        with session_scope(engine) as session:
+            session.execute(
+                update(Receipt).where(col(Receipt.id).in_(receipt_ids)).values(attempts=col(Receipt.attempts) + 1)
+            )
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -184,31 +207,50 @@ class LoadItem:
     read: ReadSubmission
     report: FileReport
     rows: TypedRows
+    problem: str | None = None  # what went wrong inside budgetflow or an engine with this file, for the operator
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (LoadItem, (self.receipt, self.read, self.report, self.rows))  # see checks.records.Located
+        return (LoadItem, (self.receipt, self.read, self.report, self.rows, self.problem))  # see records.Located
 
 
 class _Collision(Exception):
     """The batch met a concurrent run's work: load it one submission at a time."""
 
 
-def load_batch(engine: Engine, run_id: int, items: Sequence[LoadItem]) -> list[LoadOutcome]:
-    """Load a batch in one transaction; if it collides with a concurrent run, each submission in its own."""
+def load_batch(
+    engine: Engine, run_id: int, items: Sequence[LoadItem], alerts_for: AlertsFor = _no_alerts
+) -> list[LoadOutcome]:
+    """Load a batch in one transaction, with its alerts; if it collides with a concurrent run, each submission
+    in its own."""
     if not items:
         return []
     try:
         with session_scope(engine) as session:
-            return _load_batch(session, engine, run_id, items)
+            return _load_batch(session, engine, run_id, items, alerts_for)
     except OperationalError:
         raise  # the database is down: the task retries the whole batch
     except (_Collision, DBAPIError):
         # A concurrent run's work, or one submission the database refuses: one at a time, so that the
         # others still load and the refused one fails alone.
-        return [load(engine, run_id, item) for item in items]
+        return [load(engine, run_id, item, alerts_for) for item in items]
 
 
-def _load_batch(session: Session, engine: Engine, run_id: int, items: Sequence[LoadItem]) -> list[LoadOutcome]:
+def _queue_alerts(
+    session: Session, engine: Engine, alerts_for: AlertsFor, loaded: Sequence[tuple[Submission, FileReport]]
+) -> dict[int, int]:
+    """Insert the alerts of the loaded submissions that need one (once per dedupe key); submission id → alert id."""
+    needing = [(submission, report) for submission, report in loaded if submission.status in ("failed", "unreadable")]
+    alerts = alerts_for(needing) if needing else []
+    if not alerts:
+        return {}
+    rows = [a.model_dump(exclude={"id"}) | {"recipients": list(a.recipients)} for a in alerts]
+    statement = _insert_ignoring_conflicts(engine, Alert, ["dedupe_key"]).returning(Alert.id, Alert.submission_id)
+    return {row.submission_id: row.id for row in session.execute(statement, rows).all()}
+
+
+def _load_batch(
+    session: Session, engine: Engine, run_id: int, items: Sequence[LoadItem], alerts_for: AlertsFor
+) -> list[LoadOutcome]:
     postgres = engine.dialect.name == "postgresql"
     receipt_ids = sorted(item.receipt.id for item in items)
     locked = select(col(Receipt.id), col(Receipt.state)).where(col(Receipt.id).in_(receipt_ids))
@@ -300,6 +342,16 @@ def _load_batch(session: Session, engine: Engine, run_id: int, items: Sequence[L
         session,
         [(ids[planned_at], item) for item, planned_at in zip(items, plan_of, strict=True) if planned_at is not None],
     )
+    alert_of = _queue_alerts(
+        session,
+        engine,
+        alerts_for,
+        [
+            (Submission(**planned[planned_at], id=ids[planned_at]), item.report)
+            for item, planned_at in zip(items, plan_of, strict=True)
+            if planned_at is not None and planned[planned_at]["status"] in ("failed", "unreadable")
+        ],
+    )
 
     outcomes: list[LoadOutcome] = []
     receipt_updates = []
@@ -307,6 +359,7 @@ def _load_batch(session: Session, engine: Engine, run_id: int, items: Sequence[L
         planned_at = plan_of[position]
         if planned_at is not None:
             outcome = _planned_outcome(item, "loaded", ids[planned_at], planned[planned_at], item.report.findings)
+            outcome = replace(outcome, alert_id=alert_of.get(ids[planned_at]))
         elif position in duplicate_of:
             target = duplicate_of[position]
             outcome = _planned_outcome(item, "duplicate", ids[target], planned[target])
@@ -406,12 +459,12 @@ def _planned_outcome(
     )
 
 
-def load(engine: Engine, run_id: int, item: LoadItem) -> LoadOutcome:
-    """Load one submission in one transaction; retried when a concurrent run took the same version."""
+def load(engine: Engine, run_id: int, item: LoadItem, alerts_for: AlertsFor = _no_alerts) -> LoadOutcome:
+    """Load one submission in one transaction, with its alert; retried when a concurrent run took the same version."""
     for attempt in range(LOAD_ATTEMPTS):
         try:
             with session_scope(engine) as session:
-                return _load(session, engine, run_id, item)
+                return _load(session, engine, run_id, item, alerts_for)
         except IntegrityError:
             if attempt == LOAD_ATTEMPTS - 1:
                 raise
@@ -443,7 +496,7 @@ def _outcome(
     )
 
 
-def _load(session: Session, engine: Engine, run_id: int, item: LoadItem) -> LoadOutcome:
+def _load(session: Session, engine: Engine, run_id: int, item: LoadItem, alerts_for: AlertsFor) -> LoadOutcome:
     receipt, read, report = item.receipt, item.read, item.report
     row = _lock_receipt(session, engine, receipt.id)
     if row is None or row.state != "received":  # another run finished this receipt meanwhile
@@ -469,8 +522,9 @@ def _load(session: Session, engine: Engine, run_id: int, item: LoadItem) -> Load
     session.flush()
     assert submission.id is not None
     _insert_rows(session, [(submission.id, item)])
+    alert_of = _queue_alerts(session, engine, alerts_for, [(submission, report)])
     row.state, row.submission_id = "loaded", submission.id
-    return _outcome(receipt, "loaded", submission, report.findings)
+    return replace(_outcome(receipt, "loaded", submission, report.findings), alert_id=alert_of.get(submission.id))
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -697,6 +751,24 @@ def list_submissions(
     )
     with Session(engine) as session:
         return list(session.execute(statement).scalars())
+
+
+def without_outputs(engine: Engine) -> list[Submission]:
+    """Loaded submissions whose page (and annotated copy) were never written: their run died before it."""
+    with Session(engine) as session:
+        return list(
+            session.execute(
+                select(Submission).where(col(Submission.outputs_at).is_(None)).order_by(col(Submission.id))
+            ).scalars()
+        )
+
+
+def outputs_written(engine: Engine, submission_ids: Sequence[int]) -> None:
+    if submission_ids:
+        with session_scope(engine) as session:
+            session.execute(
+                update(Submission).where(col(Submission.id).in_(submission_ids)).values(outputs_at=utcnow())
+            )
 
 
 def find_submission(engine: Engine, ident: str) -> Submission | None:

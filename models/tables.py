@@ -108,6 +108,7 @@ class ReceiptBase(SQLModel):
     size: int
     received_at: dt.datetime = Field(default_factory=utcnow)
     state: str = Field(default="received", max_length=20, index=True)  # received, loaded, duplicate
+    attempts: int = Field(default=0, description="later runs that took this receipt up again, unfinished")
 
 
 class Receipt(ReceiptBase, table=True):
@@ -138,6 +139,7 @@ class SubmissionBase(SQLModel):
     submitted_on: dt.date | None = None
     received_at: dt.datetime = Field(default_factory=utcnow)
     processed_at: dt.datetime = Field(default_factory=utcnow)
+    outputs_at: dt.datetime | None = Field(default=None, description="when its page (and annotated copy) were written")
 
 
 class Submission(SubmissionBase, table=True):

@@ -24,6 +24,19 @@ def output_stem(submission_id: int, bureau_code: str | None, fiscal_year: int | 
     return f"{submission_id:06d}_{code}_{fiscal_year or 'na'}_v{version or 0}"
 
 
+def output_paths(directory: Path, stem: str, report: FileReport, archived: Path) -> SubmissionOutputs:
+    """Where a submission's page and annotated workbook go (None: it gets no workbook). Decided here alone,
+    so that an alert queued as its submission is loaded names the attachment that will be written.
+
+    A workbook without findings gets no annotated copy: it would be the bureau's own file again, and
+    writing thousands of copies nobody needs would cost an intake a few ms a file.
+    """
+    workbook = None
+    if report.findings and not report.unreadable:
+        workbook = directory / f"{stem}{'.xlsm' if has_macros(archived) else '.xlsx'}"
+    return SubmissionOutputs(workbook, directory / f"{stem}.html")
+
+
 def write_submission_outputs(
     directory: Path,
     stem: str,
@@ -33,17 +46,21 @@ def write_submission_outputs(
     bureau_name: str | None,
     version: int | None,
 ) -> SubmissionOutputs:
-    """The HTML page of one submission, and the annotated workbook when there is something to mark.
-
-    A workbook without findings gets no annotated copy: it would be the bureau's own file again, and
-    writing thousands of copies nobody needs would cost an intake a few ms a file.
-    """
+    """The HTML page of one submission, and the annotated workbook when there is something to mark."""
     directory.mkdir(parents=True, exist_ok=True)
+    planned = output_paths(directory, stem, report, archived)
     workbook = None
-    if report.findings and not report.unreadable and archived.exists():
-        suffix = ".xlsm" if has_macros(archived) else ".xlsx"
+    if planned.workbook is not None and archived.exists():
         title = f"{bureau_name or report.bureau_code or ''} {report.fiscal_year or ''} 年度报送校验结果".strip()
-        workbook = annotate_workbook(archived, report.findings, directory / f"{stem}{suffix}", title)
-    page = directory / f"{stem}.html"
-    page.write_text(submission_page(report, bureau_name=bureau_name, version=version), encoding="utf-8")
-    return SubmissionOutputs(workbook, page)
+        workbook = annotate_workbook(archived, report.findings, planned.workbook, title)
+    write_page(planned.page, report, bureau_name=bureau_name, version=version)
+    return SubmissionOutputs(workbook, planned.page)
+
+
+def write_page(page: Path, report: FileReport, *, bureau_name: str | None, version: int | None) -> Path:
+    """The submission's HTML page, written under a temporary name and renamed (never half a page)."""
+    page.parent.mkdir(parents=True, exist_ok=True)
+    temporary = page.with_name(f".{page.name}.tmp")
+    temporary.write_text(submission_page(report, bureau_name=bureau_name, version=version), encoding="utf-8")
+    temporary.replace(page)
+    return page
