@@ -89,6 +89,7 @@ def data_dir(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("BUDGETFLOW_DATA_DIR", str(directory))
     monkeypatch.setenv("BUDGETFLOW_DATABASE_URL", database_url)
     monkeypatch.setenv("BUDGETFLOW_DB_RETRY_DELAY_SECONDS", "0.2")
+    monkeypatch.setenv("BUDGETFLOW_INBOX_SETTLE_SECONDS", "0")  # the tests write whole files before a run
     return directory
 
 

@@ -147,6 +147,7 @@ def fill_inbox(sample_inbox: Path, inbox: Path, names: tuple[str, ...] | None = 
 
 def run_intake(inbox: Path) -> IntakeSummary:
     """The real flow; the data directory, database, SMTP server and operators come from the environment."""
+    inbox.mkdir(parents=True, exist_ok=True)  # `tmp_path / "empty"`: a run with nothing new
     summary = intake(inbox=str(inbox))
     assert isinstance(summary, IntakeSummary)
     return summary
@@ -362,7 +363,7 @@ def test_an_alert_that_cannot_be_sent_stays_pending_with_its_error_and_goes_out_
 
     down = run_intake(fill_inbox(sample_inbox, tmp_path / "inbox", (SEED_FILE,)))
 
-    assert (down.alerts_queued, down.delivery) == (1, DeliveryResult(sent=0, failed=1, pending=1))
+    assert (down.alerts_queued, down.delivery) == (1, DeliveryResult(sent=0, failed=1, pending=1, unavailable=True))
     [pending] = alerts_json("--pending")
     assert (pending["kind"], pending["status"], pending["attempts"]) == ("failed", "pending", 1)
     assert pending["recipients"] == [SEED_ADDRESS, *OPERATORS]

@@ -41,7 +41,7 @@ from budgetflow.settings import Settings
 from checks.findings import FileReport
 from checks.template import default_template
 from intake import pipeline
-from intake.archive import archive_files, archive_path_for, discover
+from intake.archive import Discovery, archive_files, archive_path_for, discover
 from models.database import alembic_config, engine_for, upgrade
 from models.store import (
     LoadOutcome,
@@ -147,10 +147,11 @@ def settings_for(data_dir: Path, url: str) -> Settings:
 
 def run_intake(settings: Settings, engine: Engine) -> list[LoadOutcome]:
     run_id = start_run(engine, str(settings.inbox_dir), None)
-    seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
-    receipts = claimed + pipeline.leftovers(settings, engine, run_id)
-    outcomes = pipeline.load_all(engine, run_id, pipeline.read_and_check(receipts, settings))
-    finish_run(engine, run_id, seen, outcomes)
+    received = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
+    earlier, _ = pipeline.leftovers(settings, engine, run_id)
+    batch = pipeline.read_and_check(received.claimed + earlier, settings)
+    outcomes = pipeline.load_all(engine, run_id, batch.items, settings)
+    finish_run(engine, run_id, received.files_seen, outcomes)
     return outcomes
 
 
@@ -275,9 +276,9 @@ def test_a_read_batch_comes_back_as_covers_and_typed_rows_the_same_as_the_full_r
     intake.deliver("2023-科工信局.xlsx")
     intake.deliver("2023-农业农村局.xlsx", errors_figures(), YUAN)
     run_id = start_run(intake.engine, str(intake.inbox), None)
-    _, receipts = pipeline.receive(intake.inbox, intake.settings, intake.engine, run_id)
+    receipts = pipeline.receive(intake.inbox, intake.settings, intake.engine, run_id).claimed
 
-    items = pipeline.read_and_check(receipts, intake.settings)
+    items = pipeline.read_and_check(receipts, intake.settings).items
 
     for item in items:
         full = read_submission(Path(item.receipt.archive_path))
@@ -378,7 +379,7 @@ def test_a_finding_quoting_a_long_cell_text_is_stored_and_the_submission_loads(i
     assert "见附件说明" in record.message
 
 
-def test_figures_no_fixed_precision_column_could_hold_are_stored_exactly_and_the_batch_still_loads(
+def test_figures_out_of_any_amounts_range_are_findings_tiny_ones_are_stored_exactly_and_the_batch_still_loads(
     intake: Intake,
 ) -> None:
     path = intake.deliver("0-单位.xlsx")  # first in the batch
@@ -396,9 +397,10 @@ def test_figures_no_fixed_precision_column_could_hold_are_stored_exactly_and_the
     wild = intake.submission_of(sha256)
     assert wild is not None
     amounts = {line.cell: line.amount for line in intake.rows_of(SummaryLine, wild.id)}
-    assert amounts["B3"] == D("6222021234567890123") and amounts["C4"] == D("0.000000000001")
+    assert amounts.get("B3") is None and amounts["C4"] == D("0.000000000001")
     assert (wild.fiscal_year, wild.version, wild.status) == (None, None, "failed")
-    assert "format/fiscal-year" in [r.rule for r in intake.rows_of(FindingRecord, wild.id)]
+    findings = [(r.rule, r.cells[0] if r.cells else None) for r in intake.rows_of(FindingRecord, wild.id)]
+    assert ("format/out-of-range", "B3") in findings and "format/fiscal-year" in [rule for rule, _ in findings]
 
 
 # --- exactly once ---------------------------------------------------------------------------------
@@ -525,13 +527,13 @@ def test_a_batch_stores_exactly_what_loading_its_submissions_one_at_a_time_store
         settings = settings_for(directory, url)
         write_samples(settings.inbox_dir)
         run_id = start_run(engine, "inbox", None)
-        _, receipts = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
-        items = pipeline.read_and_check(receipts, settings)
+        receipts = pipeline.receive(settings.inbox_dir, settings, engine, run_id).claimed
+        items = pipeline.read_and_check(receipts, settings).items
         if load_one_at_a_time:
             for item in items:
                 load(engine, run_id, item)
         else:
-            pipeline.load_all(engine, run_id, items)
+            pipeline.load_all(engine, run_id, items, settings)
         rows: list[tuple[Any, ...]] = []
         with Session(engine) as session:
             for table in (Submission, Bureau, SummaryLine, ThreePublicLine, Project, Indicator, SelfEvaluation):
@@ -708,8 +710,8 @@ def insert_then_die(session, table, rows):
 store._insert_many = insert_then_die
 engine = engine_for(url)
 run_id = start_run(engine, str(settings.inbox_dir), None)
-seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
-pipeline.load_all(engine, run_id, pipeline.read_and_check(claimed, settings))
+claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id).claimed
+pipeline.load_all(engine, run_id, pipeline.read_and_check(claimed, settings).items, settings)
 sys.exit("the load was not interrupted")
 """
 
@@ -783,10 +785,10 @@ def test_a_database_that_refuses_connections_fails_promptly_and_keeps_files_for_
     # The database went away after a run recorded its files but before it loaded them…
     intake.deliver("2023-教育局.xlsx", clean_figures())
     run_id = start_run(intake.engine, str(intake.inbox), None)
-    _, recorded = pipeline.receive(intake.inbox, intake.settings, intake.engine, run_id)
-    items = pipeline.read_and_check(recorded, intake.settings)
+    recorded = pipeline.receive(intake.inbox, intake.settings, intake.engine, run_id).claimed
+    items = pipeline.read_and_check(recorded, intake.settings).items
     with pytest.raises(OperationalError):
-        pipeline.load_all(engine_for(down), run_id, items)
+        pipeline.load_all(engine_for(down), run_id, items, intake.settings)
     # …and new files arrived while it was down: they are archived, but stay in the inbox unrecorded.
     seed = intake.deliver("2023-科工信局.xlsx")
     errors = intake.deliver("2023-农业农村局.xlsx", errors_figures())
@@ -919,11 +921,12 @@ while not Path(go).exists():
     time.sleep(0.002)
 started = time.time()
 run_id = start_run(engine, str(settings.inbox_dir), None)
-seen, claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
-receipts = claimed + pipeline.leftovers(settings, engine, run_id)
+received = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
+seen, claimed = received.files_seen, received.claimed
+receipts = claimed + pipeline.leftovers(settings, engine, run_id)[0]
 outcomes = []
 for batch in pipeline.batches(receipts, settings.batch_size):  # in batches, as the flow does
-    outcomes += pipeline.load_all(engine, run_id, pipeline.read_and_check(batch, settings))
+    outcomes += pipeline.load_all(engine, run_id, pipeline.read_and_check(batch, settings).items, settings)
 finish_run(engine, run_id, seen, outcomes)
 print(json.dumps({
     "run": run_id, "seen": seen, "claimed": len(claimed), "started": started, "finished": time.time(),
@@ -1048,7 +1051,7 @@ def test_two_concurrent_runs_over_one_inbox_load_every_file_exactly_once(
     assert list(intake.inbox.iterdir()) == []
     archive = intake.settings.archive_dir
     assert {p.name for p in archive.rglob("*") if p.is_file()} == hashes
-    assert discover(intake.inbox) == []
+    assert discover(intake.inbox) == Discovery()
 
 
 def test_listing_the_inbox_skips_files_that_another_run_takes_away_meanwhile(tmp_path: Path) -> None:
@@ -1069,7 +1072,7 @@ def test_listing_the_inbox_skips_files_that_another_run_takes_away_meanwhile(tmp
     try:
         listings, deadline = 0, time.monotonic() + 0.5
         while time.monotonic() < deadline:
-            assert all(found.path.parent == inbox for found in discover(inbox))
+            assert all(found.path.parent == inbox for found in discover(inbox).files)
             listings += 1
     finally:
         stop.set()
@@ -1086,7 +1089,8 @@ def test_copies_of_one_file_in_the_inbox_are_archived_side_by_side_into_one_whol
     for index in range(12):
         (inbox / f"copy-{index:02d}.xlsx").write_bytes(data)
 
-    archived = archive_files(discover(inbox), archive)
+    archived, changed = archive_files(discover(inbox).files, archive)
+    assert changed == []
 
     assert [a.file_name for a in archived] == [f"copy-{index:02d}.xlsx" for index in range(12)]
     sha256 = hashlib.sha256(data).hexdigest()
@@ -1095,18 +1099,22 @@ def test_copies_of_one_file_in_the_inbox_are_archived_side_by_side_into_one_whol
     assert [p.name for p in archive.rglob("*") if p.is_file()] == [sha256]  # no temporary copy left behind
 
 
-def _worker_pid(_: object) -> int:
-    return os.getpid()
+def _worker_pids(part: list[int]) -> list[int]:
+    return [os.getpid() for _ in part]
+
+
+def _lost(job: int, why: object) -> int:
+    raise AssertionError(f"job {job} lost its worker: {why}")
 
 
 def test_the_batches_of_a_run_share_its_worker_processes_and_they_end_with_the_run(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, read_workers=2)
+    parts = [list(range(start, start + 10)) for start in range(0, 40, 10)]
     with pipeline.worker_pool(settings) as pool:
-        first = set(pipeline._in_processes(_worker_pid, range(40), settings, 2))
-        second = set(pipeline._in_processes(_worker_pid, range(40), settings, 2))
-        workers = list(pool.executor()._processes.values())
+        first = set(pool.map(_worker_pids, parts, lost=_lost))
+        second = set(pool.map(_worker_pids, parts, lost=_lost))
     assert second <= first  # the second batch did not start processes of its own
     assert os.getpid() not in first
-    assert all(not process.is_alive() for process in workers)
-    alone = set(pipeline._in_processes(_worker_pid, range(40), settings, 2))  # outside a run: its own workers
-    assert alone.isdisjoint(first)
+    for pid in first:  # the workers ended with the run
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
