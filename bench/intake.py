@@ -140,6 +140,7 @@ def measure_intake(files: list[Path], work: Path, database_url: str, batch_size:
 
     with prefect_test_harness(server_startup_timeout=60):
         size = batch_size or None  # None: the setting's default
+        (work / "empty").mkdir(exist_ok=True)
         intake(inbox=str(work / "empty"), batch_size=size)  # warm-up: schema, imports, first task runs
         start = time.perf_counter()
         summary = intake(batch_size=size)
