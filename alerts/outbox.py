@@ -13,7 +13,7 @@ import smtplib
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -147,11 +147,17 @@ class DeliveryResult:
     failed: int
     pending: int
     unavailable: bool = False  # the mail server did not answer, or the time for mail ran out: the rest waits
+    # Each alert not sent, or sent without some recipients, and why: for the run's log, not part of the counts.
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     def then(self, later: DeliveryResult) -> DeliveryResult:
         """Two deliveries of one run together: what each sent or failed, and what the later left pending."""
         return DeliveryResult(
-            self.sent + later.sent, self.failed + later.failed, later.pending, self.unavailable or later.unavailable
+            self.sent + later.sent,
+            self.failed + later.failed,
+            later.pending,
+            self.unavailable or later.unavailable,
+            self.problems + later.problems,
         )
 
 
@@ -197,6 +203,7 @@ def deliver_pending(
     now = now or utcnow()
     sent = failed = 0
     unavailable = False
+    problems: list[str] = []
     for alert_id in _due(engine, now, ignore_schedule, only):
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
@@ -214,11 +221,14 @@ def deliver_pending(
             except Exception as exc:  # the server is down or refused: keep it, try again later
                 alert.attempts += 1
                 alert.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+                problems.append(f"提醒 #{alert.id}（{'，'.join(alert.recipients)}）未发出：{alert.last_error}")
                 backoff = dt.timedelta(seconds=retry_seconds * 2 ** (alert.attempts - 1))
                 alert.next_attempt_at = now + min(backoff, MAX_BACKOFF)
                 failed += 1
                 unavailable = isinstance(exc, SERVER_UNAVAILABLE)
             else:
+                if REFUSED in alert.delivered_as:
+                    problems.append(f"提醒 #{alert.id} 已发出，但{alert.delivered_as.partition('；')[2]}")
                 alert.status, alert.sent_at = "sent", utcnow()
                 alert.attempts += 1
                 sent += 1
@@ -227,7 +237,10 @@ def deliver_pending(
             break
     with Session(engine) as session:
         pending = len(list(session.execute(select(col(Alert.id)).where(col(Alert.status) == "pending")).scalars()))
-    return DeliveryResult(sent, failed, pending, unavailable)
+    return DeliveryResult(sent, failed, pending, unavailable, tuple(problems))
+
+
+REFUSED = "被拒收"
 
 
 def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path, time_left: float | None) -> str:
@@ -244,7 +257,7 @@ def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path, time_left: floa
         return str(write_eml(message, outbox_dir, f"{alert.id:06d}-{alert.kind}"))
     refused = send(message, smtp, timeout=None if time_left is None else min(smtp.timeout_seconds, time_left))
     if refused:  # sent to the others; say who did not get it rather than retry and double their mail
-        return "smtp；被拒收：" + "，".join(f"{address} ({code})" for address, (code, _) in refused.items())
+        return f"smtp；{REFUSED}：" + "，".join(f"{address} ({code})" for address, (code, _) in refused.items())
     return "smtp"
 
 

@@ -226,7 +226,7 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
     table = Table(title=plain(f"入库运行 #{summary.run_id}（{summary.inbox}）"), header_style="bold")
     for column in ("文件", "单位编码", "年度", "版本", "结果", "状态", "错误", "警告"):
         table.add_column(column, overflow="fold")
-    from intake.pipeline import OUTCOME_TEXT
+    from intake.summaries import OUTCOME_TEXT
 
     for o in summary.outcomes:
         status = Status(o.status)
@@ -475,7 +475,9 @@ def serve(
     intake_cron: Annotated[str, typer.Option(help="schedule of intake")] = "*/15 * * * *",
     report_cron: Annotated[str, typer.Option(help="schedule of the period report")] = "30 6 * * *",
     notify_cron: Annotated[str, typer.Option(help="schedule of reminders and alert delivery")] = "0 9 * * *",
-    fiscal_year: Annotated[int | None, typer.Option(help="year of the period report (default: last year)")] = None,
+    fiscal_year: Annotated[
+        int | None, typer.Option(help="year of the period report (default: the one being filed)")
+    ] = None,
     dask_address: Annotated[
         str | None, typer.Option(help="read intake's batches on this Dask scheduler, e.g. tcp://10.0.0.5:8786")
     ] = None,
@@ -484,7 +486,6 @@ def serve(
 
     Runs against PREFECT_API_URL (start `prefect server start` first to watch them in the UI).
     """
-    import datetime as dt
 
     if not os.environ.get("PREFECT_API_URL"):
         typer.echo(
@@ -502,13 +503,14 @@ def serve(
     from flows.notify import notify
     from flows.period_report import period_report
 
-    year = fiscal_year or dt.date.today().year - 1
+    # Without --fiscal-year each run reports the year being filed on its own date, not the year serve started in.
+    report_parameters = {"fiscal_year": fiscal_year} if fiscal_year else {}
     deployments = [
         intake.to_deployment(
             name="intake", cron=intake_cron, parameters={"dask_address": dask_address}, tags=["budgetflow"]
         ),
         period_report.to_deployment(
-            name="period-report", cron=report_cron, parameters={"fiscal_year": year}, tags=["budgetflow"]
+            name="period-report", cron=report_cron, parameters=report_parameters, tags=["budgetflow"]
         ),
         notify.to_deployment(name="notify", cron=notify_cron, tags=["budgetflow"]),
     ]

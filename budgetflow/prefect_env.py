@@ -23,8 +23,10 @@ def configure_prefect(settings: Settings, *, quiet: bool = True) -> None:
         # Prefect's default 20 s wait for its temporary server.
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
-    if quiet:  # the command line draws its own progress; Prefect's INFO lines would bury it
-        defaults["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    if quiet:
+        # The command line draws its own progress, which Prefect's INFO lines would bury: the terminal shows
+        # warnings only, while every INFO line still goes to the server, where the run's log is read.
+        defaults["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     # Prefect makes its home without parents and then reports a timed-out server: a new data folder needs it made.

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     max_receipt_attempts: int = Field(
         default=3, ge=1, description="runs that may try a received file before it is recorded as not processed"
     )
+    # Each artifact costs the Prefect server ~20 ms of CPU: a run of a county's files gets one per submission,
+    # a province's burst of thousands the ones that need attention first, within this number.
+    submission_artifacts_per_run: int = Field(
+        default=100, ge=0, description="submissions of one run that get an artifact of their own in the Prefect UI"
+    )
 
     operators: str = Field(
         default="", description="operators' email addresses, comma-separated; alerted on every failure"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -39,8 +40,7 @@ def database_task(function: Callable[P, R]) -> Callable[P, R]:
             settings = next(a for a in (*args, *kwargs.values()) if isinstance(a, Settings))
             where = make_url(settings.database_url_value()).render_as_string(hide_password=True)
             raise DatabaseUnavailable(
-                f"数据库无法连接（{where}）：{str(exc.orig or exc).strip().splitlines()[0]}。"
-                "已收到的文件已归档，下次运行时会继续处理。"
+                f"数据库无法连接（{where}）：{str(exc.orig or exc).strip().splitlines()[0]}"
             ) from exc
 
     return guarded
@@ -49,6 +49,11 @@ def database_task(function: Callable[P, R]) -> Callable[P, R]:
 def retrying(database_task: Task[P, R], settings: Settings) -> Task[P, R]:
     delays = [settings.db_retry_delay_seconds * 2**attempt for attempt in range(settings.db_retries)]
     return database_task.with_options(retries=settings.db_retries, retry_delay_seconds=delays or 0)
+
+
+def filing_year(today: dt.date) -> int:
+    """The fiscal year whose final accounts are being filed: the previous one (they are due in the spring)."""
+    return today.year - 1
 
 
 def settings_for(data_dir: str | None = None, **overrides: Any) -> Settings:

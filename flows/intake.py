@@ -6,6 +6,10 @@ A batch is read and checked in worker processes, one batch ahead; given the addr
 scheduler, the batches are read and checked on that cluster's workers, all at once, while the flow
 loads them in order. A submission's alert is queued in the transaction that loads it, and a run
 first writes the pages and annotated copies that an earlier run loaded but did not live to write.
+
+What the operator sees comes from `intake.summaries`: the final state (Completed with the run's counts,
+named 需要处理 when a submission failed or could not be read; Failed only when the run could not finish,
+with one message that says where the files are), a log line per file, and the artifacts.
 """
 
 from __future__ import annotations
@@ -15,31 +19,38 @@ import time
 from collections.abc import Generator
 from contextlib import closing
 from pathlib import Path
+from typing import cast
 
-from prefect import flow, get_run_logger, task
+from prefect import State, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
+from prefect.states import Completed
 
 from alerts.mail import SmtpSettings
 from alerts.outbox import DeliveryResult, deliver_pending
 from budgetflow.settings import Settings
 from checks.findings import FileReport
-from flows.common import DatabaseUnavailable, database_task, engine_of, retrying, settings_for, untracked
-from flows.period_report import period_report
-from intake import pipeline, progress
+from flows.common import DatabaseUnavailable, database_task, engine_of, filing_year, retrying, settings_for, untracked
+from flows.period_report import period_report, refresh_status
+from intake import pipeline, progress, summaries
 from intake.archive import SkippedEntry
 from intake.pipeline import IntakeSummary, ReadBatch, Received, Written
 from models.database import upgrade
+from models.reporting import bureau_names
 from models.store import ClaimedReceipt, LoadItem, LoadOutcome, finish_run, start_run
 from models.tables import utcnow
 
-__all__ = ["DatabaseUnavailable", "InboxMissing", "intake"]
+__all__ = ["DatabaseUnavailable", "InboxMissing", "IntakeFailed", "intake"]
 
 
 class InboxMissing(ValueError):
     """The inbox named for the run is not a folder: nothing could be taken in."""
+
+
+class IntakeFailed(RuntimeError):
+    """The run could not finish: why, and where the files it had not finished with are (said once)."""
 
 
 @task(cache_policy=NO_CACHE)
@@ -172,24 +183,55 @@ def close_run(settings: Settings, run_id: int, files_seen: int, outcomes: list[L
 
 
 @task(cache_policy=NO_CACHE)
-def publish_artifacts(summary: IntakeSummary) -> None:
-    """The run's table and summary in the Prefect UI, under stable keys so history is browsable."""
-    create_table_artifact(
-        key="intake-results",
-        table=pipeline.artifact_table(summary),
-        description=f"入库运行 #{summary.run_id}：每个文件的结果",
-    )
-    create_markdown_artifact(
-        key="intake-summary", markdown=pipeline.artifact_markdown(summary), description="入库运行摘要"
-    )
+@database_task
+def name_bureaus(settings: Settings, codes: list[str]) -> dict[str, str]:
+    """The names of the bureaus of this run's files, for the log and the artifacts."""
+    return bureau_names(engine_of(settings), codes)
 
 
 @task(cache_policy=NO_CACHE)
-def publish_failure(inbox: str, error: Exception, summary: IntakeSummary | None = None) -> None:
+def publish_artifacts(summary: IntakeSummary) -> None:
+    """The run's table and summary in the Prefect UI, under stable keys so history is browsable, and a page of
+    findings per submission loaded. A run with nothing new leaves the keyed summary alone (the last meaningful
+    one stays the latest) and says so in an artifact of its own."""
+    if not summary.count("loaded"):
+        create_markdown_artifact(markdown=summaries.artifact_markdown(summary), description="入库运行摘要（无新报表）")
+        return
+    create_table_artifact(
+        key="intake-results",
+        table=summaries.artifact_table(summary),
+        description=f"入库运行 #{summary.run_id}：每个文件的结果",
+    )
+    create_markdown_artifact(
+        key="intake-summary", markdown=summaries.artifact_markdown(summary), description="入库运行摘要"
+    )
+    for outcome in summaries.submissions_to_publish(summary, summary.published_limit):
+        create_markdown_artifact(
+            key=summaries.submission_key(outcome.bureau_code, outcome.fiscal_year, outcome.sha256),
+            markdown=summaries.submission_markdown(summary, outcome),
+            description=f"{summaries.bureau_of(summary, outcome)} {outcome.fiscal_year or ''} 年度报送的校验结果",
+        )
+
+
+@task(cache_policy=NO_CACHE)
+def publish_failure(inbox: str, reason: str, summary: IntakeSummary | None = None) -> None:
     """Say in the UI that the run failed, under the same key, so the latest summary never looks green."""
     create_markdown_artifact(
-        key="intake-summary", markdown=pipeline.failure_markdown(inbox, error, summary), description="入库运行摘要"
+        key="intake-summary", markdown=summaries.failure_markdown(inbox, reason, summary), description="入库运行摘要"
     )
+
+
+def _failed(inbox: str, exc: Exception, summary: IntakeSummary | None, archived: int | None) -> IntakeFailed:
+    """The run's one failure message: what went wrong, and (truly) where the files are now."""
+    if archived is None:
+        where = f"收件箱 {inbox} 中的文件未作处理，仍在收件箱中，下次运行时处理"
+    elif summary is not None and summary.outcomes:
+        where = f"已入库 {summary.count('loaded')} 份；其余已归档的文件下次运行时继续处理"
+    else:
+        where = f"已归档的 {archived} 个文件下次运行时继续处理"
+    reason = f"{exc}；{where}" if not isinstance(exc, InboxMissing) else str(exc)
+    publish_failure(inbox, reason, untracked(summary))
+    return IntakeFailed(reason)
 
 
 def _deliver_batch(
@@ -198,11 +240,30 @@ def _deliver_batch(
     """Count a batch's outputs, then send the alerts its loading queued (while the next batch is read)."""
     for item in written:
         summary.outputs += [p for p in (item.outputs.workbook, item.outputs.page) if p is not None]
+        if item.submission.id is not None:
+            summary.written[item.submission.id] = item.outputs
         _log_problem(summary, item.problem)
     queued = [o.alert_id for o in outcomes if o.alert_id is not None]
     summary.alerts_queued += len(queued)
     if queued and not summary.mail_unavailable:
-        summary.add_delivery(retrying(deliver_alerts, settings)(settings, queued, deadline=deadline))
+        _add_delivery(summary, retrying(deliver_alerts, settings)(settings, queued, deadline=deadline))
+
+
+def _add_delivery(summary: IntakeSummary, delivery: DeliveryResult) -> None:
+    summary.add_delivery(delivery)
+    for problem in delivery.problems:  # refused recipients, a mail server that is down: the operator's to see
+        get_run_logger().warning("%s", problem)
+
+
+def _log_files(summary: IntakeSummary) -> None:
+    """A line per file: INFO, or WARNING for a file that could not be read."""
+    logger = get_run_logger()
+    for outcome in summary.outcomes:
+        line = summaries.file_line(summary, outcome)
+        if outcome.status == "unreadable":
+            logger.warning("%s", line)
+        else:
+            logger.info("%s", line)
 
 
 def _log_problem(summary: IntakeSummary, problem: str | None) -> None:
@@ -244,8 +305,7 @@ def intake(
         run_id = retrying(open_run, settings)(settings, inbox_path)
         received = retrying(receive_files, settings)(settings, inbox_path, run_id)
     except Exception as exc:
-        publish_failure(str(inbox_path), exc)
-        raise
+        raise _failed(str(inbox_path), exc, None, None) from exc
     summary = IntakeSummary(run_id, str(flow_run.id) if flow_run.id else None, str(inbox_path), received.files_seen)
     summary.outbox = settings.outbox_dir
     _log_skipped(summary, received.skipped)
@@ -277,10 +337,23 @@ def intake(
                 _deliver_batch(settings, summary, loaded_last, writing.result(), mail_deadline)
         # Then what earlier runs could not send; this run's own failures wait for their backoff.
         if not summary.mail_unavailable:
-            summary.add_delivery(retrying(deliver_alerts, settings)(settings, None, started, mail_deadline))
+            _add_delivery(summary, retrying(deliver_alerts, settings)(settings, None, started, mail_deadline))
         retrying(close_run, settings)(settings, run_id, received.files_seen, untracked(summary.outcomes))
+        codes = sorted({o.bureau_code for o in summary.outcomes if o.bureau_code})
+        summary.bureau_names = retrying(name_bureaus, settings)(settings, codes) if codes else {}
+        if not summary.fiscal_years:  # the year's status is refreshed by the period reports, or here
+            refresh_status(settings, [filing_year(dt.date.today())])
     except Exception as exc:
-        publish_failure(str(inbox_path), exc, untracked(summary))
-        raise
+        raise _failed(str(inbox_path), exc, summary, len(receipts)) from exc
+    _log_files(summary)
+    summary.published_limit = settings.submission_artifacts_per_run
+    summary.unpublished = max(0, summary.count("loaded") - summary.published_limit)
     publish_artifacts(untracked(summary))
-    return summary
+    get_run_logger().info("%s", summaries.closing_line(summary))
+    # A returned state is the run's final state, and callers get its data: the summary.
+    state: State[IntakeSummary] = Completed(
+        message=summaries.state_message(summary),
+        name=summaries.NEEDS_ATTENTION if summaries.needs_attention(summary) else "Completed",
+        data=summary,
+    )
+    return cast(IntakeSummary, state)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from alerts.mail import SmtpSettings
 from alerts.outbox import DeliveryResult, deliver_pending, queue_reminders
 from budgetflow.settings import Settings
-from flows.common import database_task, engine_of, retrying, settings_for
+from flows.common import database_task, engine_of, filing_year, retrying, settings_for
+from flows.period_report import refresh_status
 from intake import pipeline
 from models.database import upgrade
 from models.reporting import deadlines_passed, missing_bureaus
@@ -54,5 +55,18 @@ def deliver(settings: Settings, ignore_schedule: bool) -> DeliveryResult:
 def notify(reminders: bool = True, retry_now: bool = False, data_dir: str | None = None) -> tuple[int, DeliveryResult]:
     """Reminders (when asked) → delivery; returns (reminders queued, delivery result)."""
     settings = settings_for(data_dir)
-    queued = retrying(queue_deadline_reminders, settings)(settings, dt.date.today()) if reminders else 0
-    return queued, retrying(deliver, settings)(settings, retry_now)
+    today = dt.date.today()
+    logger = get_run_logger()
+    queued = retrying(queue_deadline_reminders, settings)(settings, today) if reminders else 0
+    delivery = retrying(deliver, settings)(settings, retry_now)
+    for problem in delivery.problems:
+        logger.warning("%s", problem)
+    logger.info(
+        "催报提醒新增 %d 封；发出 %d 封，失败 %d 封，仍待发送 %d 封",
+        queued,
+        delivery.sent,
+        delivery.failed,
+        delivery.pending,
+    )
+    refresh_status(settings, [filing_year(today)])
+    return queued, delivery

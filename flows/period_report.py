@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from budgetflow.settings import Settings
 from checks.findings import STATUS_TEXT
-from flows.common import database_task, engine_of, retrying, settings_for, untracked
-from intake.pipeline import markdown_text
+from flows.common import database_task, engine_of, filing_year, retrying, settings_for, untracked
+from intake.summaries import markdown_text, period_status_description, period_status_rows
 from models.database import upgrade
 from models.reporting import period_report as read_period
 from reports.period import MISSING, PeriodReport, write_html, write_workbook
@@ -65,11 +66,31 @@ def publish(report: PeriodReport, paths: list[Path]) -> None:
     create_markdown_artifact(key=f"period-report-{report.fiscal_year}", markdown=markdown, description="期间汇总报告")
 
 
+@task(cache_policy=NO_CACHE)
+def publish_status(report: PeriodReport, today: dt.date) -> None:
+    """The year's status in the Prefect UI (`period-status-2023`): every registered bureau, submitted or not."""
+    create_table_artifact(
+        key=f"period-status-{report.fiscal_year}",
+        table=period_status_rows(report, today),
+        description=period_status_description(report, today),
+    )
+
+
+def refresh_status(settings: Settings, fiscal_years: list[int]) -> None:
+    """The status artifact of each year, read again (the intake's and notify's runs call this)."""
+    for year in fiscal_years:
+        publish_status(untracked(retrying(gather, settings)(settings, year)), dt.date.today())
+
+
 @flow(name="period_report", description="Write the county's period report for one fiscal year (xlsx and HTML).")
-def period_report(fiscal_year: int, out_dir: str | None = None, data_dir: str | None = None) -> list[Path]:
-    """Gather → write → publish; returns the files written."""
+def period_report(
+    fiscal_year: int | None = None, out_dir: str | None = None, data_dir: str | None = None
+) -> list[Path]:
+    """Gather → write → publish; returns the files written. The year defaults to the one being filed."""
     settings = settings_for(data_dir)
-    report = retrying(gather, settings)(settings, fiscal_year)
+    today = dt.date.today()
+    report = retrying(gather, settings)(settings, fiscal_year or filing_year(today))
     paths = write_outputs(untracked(report), Path(out_dir) if out_dir else settings.reports_dir / "period")
     publish(untracked(report), paths)
+    publish_status(untracked(report), today)
     return paths

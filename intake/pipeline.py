@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from alerts.outbox import DeliveryResult, submission_alerts
 from budgetflow.settings import ReaderLimits, Settings
-from checks.findings import STATUS_TEXT, FileReport
+from checks.findings import FileReport
 from checks.records import Submission as ReadSubmission
 from checks.template import Template, load_template
 from checks.validate import unreadable_finding
@@ -64,6 +64,10 @@ class IntakeSummary:
     outbox: Path | None = None
     skipped: list[SkippedEntry] = field(default_factory=list)  # inbox entries not taken, and receipts left waiting
     problems: list[str] = field(default_factory=list)  # what went wrong inside budgetflow, for the operator
+    written: dict[int, SubmissionOutputs] = field(default_factory=dict)  # by submission id
+    bureau_names: dict[str, str] = field(default_factory=dict)  # by bureau code: the registry's, else the cover's
+    published_limit: int = 0  # submissions that get an artifact of their own (the setting)
+    unpublished: int = 0  # loaded submissions beyond it
 
     @property
     def fiscal_years(self) -> list[int]:
@@ -302,97 +306,6 @@ def _page_only(job: OutputJob, why: WorkerLost | str) -> tuple[SubmissionOutputs
     write_page(page, job.report, bureau_name=job.bureau_name, version=job.version)
     problem = why if isinstance(why, str) else f"{job.stem}: writing the annotated workbook killed its worker"
     return SubmissionOutputs(None, page), problem
-
-
-OUTCOME_TEXT = {"loaded": "已入库", "duplicate": "重复（未再入库）", "skipped": "已由其他运行入库"}
-
-
-def artifact_table(summary: IntakeSummary) -> list[dict[str, object]]:
-    """One row per file, for the Prefect UI."""
-    return [
-        {
-            "文件": o.file_name,
-            "单位编码": o.bureau_code or "",
-            "年度": o.fiscal_year or "",
-            "版本": o.version or "",
-            "结果": OUTCOME_TEXT.get(o.outcome, o.outcome),
-            "状态": STATUS_TEXT.get(o.status, o.status),
-            "错误": o.errors,
-            "警告": o.warnings,
-        }
-        for o in summary.outcomes
-    ]
-
-
-def artifact_markdown(summary: IntakeSummary) -> str:
-    """The run at a glance: a headline that says when submissions failed, counts, and where outputs are."""
-    loaded = [o for o in summary.outcomes if o.outcome == "loaded"]
-    failed = [o for o in loaded if o.status == "failed"]
-    unreadable = [o for o in loaded if o.status == "unreadable"]
-    if failed or unreadable:
-        headline = f"## ⚠ 本次入库有 {len(failed)} 份未通过校验、{len(unreadable)} 份无法读取"
-    elif loaded:
-        headline = "## ✓ 本次入库的报表均通过校验（可能有警告）"
-    else:
-        headline = "## 本次没有新的报表"
-    lines = [
-        f"# 入库运行 #{summary.run_id}",
-        "",
-        headline,
-        "",
-        f"- 收件箱：{markdown_text(summary.inbox)}，{summary.files_seen} 个文件",
-        f"- 入库 {len(loaded)}，重复 {summary.count('duplicate')}；通过 {summary.status_count('passed')}，"
-        f"有警告 {summary.status_count('warnings')}，未通过 {len(failed)}，无法读取 {len(unreadable)}",
-        f"- 新增提醒邮件 {summary.alerts_queued} 封",
-    ]
-    problems = [o for o in loaded if o.status in ("failed", "unreadable")]
-    if problems:
-        lines += ["", "| 文件 | 单位编码 | 状态 | 错误 | 首个问题 |", "|---|---|---|---|---|"]
-        for o in problems:
-            first = next((f for f in o.findings if f.severity == "error"), None)
-            where = f"{first.sheet}!{first.cells[0]} " if first and first.sheet and first.cells else ""
-            text = f"{where}{first.message}" if first else ""
-            cells = [
-                markdown_text(o.file_name),
-                markdown_text(o.bureau_code or ""),
-                STATUS_TEXT[o.status],
-                str(o.errors),
-                markdown_text(text),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-    if summary.skipped:
-        lines += ["", f"### 未处理的收件箱条目 {len(summary.skipped)} 个", "", "| 条目 | 原因 |", "|---|---|"]
-        lines += [f"| {markdown_text(entry.name)} | {markdown_text(entry.reason)} |" for entry in summary.skipped]
-    if summary.problems:
-        lines += ["", f"### 运行中的问题 {len(summary.problems)} 个（详见运行日志）", ""]
-        lines += [f"- {markdown_text(problem)}" for problem in summary.problems]
-    if summary.outputs:
-        folder = markdown_text(str(summary.outputs[0].parent))
-        lines += ["", f"- 标注工作簿和网页 {len(summary.outputs)} 个，在 {folder}"]
-    lines += [f"- 期间汇总报告：{markdown_text(str(path))}" for path in summary.period_reports]
-    return "\n".join(lines)
-
-
-def failure_markdown(inbox: str, error: Exception, summary: IntakeSummary | None) -> str:
-    """The summary of a run that could not finish: what failed, and what it had done by then."""
-    lines = [
-        "# 入库运行失败",
-        "",
-        "## ✗ 本次运行未能完成，请查看运行日志",
-        "",
-        f"- 收件箱：{markdown_text(inbox)}",
-        f"- 原因：{markdown_text(str(error))}",
-        "- 已归档的文件不会丢失，下次运行时会继续处理。",
-    ]
-    if summary is not None and summary.outcomes:
-        lines.append(f"- 失败前已入库 {summary.count('loaded')} 份，重复 {summary.count('duplicate')} 份")
-    return "\n".join(lines)
-
-
-def markdown_text(text: str) -> str:
-    """Bureau-supplied text inside a markdown table cell or list item: no pipes, no markup, no line breaks."""
-    one_line = " ".join(text.splitlines())[:200]  # \r, \r\n and \n all end a markdown line (and a table row)
-    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in one_line)
 
 
 def batches(items: Sequence[ClaimedReceipt], size: int) -> list[list[ClaimedReceipt]]:

@@ -191,9 +191,26 @@ def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
                     grade=evaluation.grade if evaluation else None,
                     errors=submission.error_count,
                     warnings=submission.warning_count,
+                    submitted_at=submission.received_at,
                 )
             )
     return PeriodReport(fiscal_year, lines, deadline_of(engine, fiscal_year))
+
+
+def bureau_names(engine: Engine, codes: list[str]) -> dict[str, str]:
+    """The name of each bureau code: the registry's, else the cover of its latest submission."""
+    with Session(engine) as session:
+        found = {
+            code: name
+            for code, name in session.execute(
+                select(col(Submission.bureau_code), col(Submission.bureau_name))
+                .where(col(Submission.bureau_code).in_(codes), col(Submission.bureau_name).is_not(None))
+                .order_by(col(Submission.id))
+            )
+        }
+        registry = session.execute(select(col(Bureau.code), col(Bureau.name)).where(col(Bureau.code).in_(codes)))
+        found.update({code: name for code, name in registry})
+    return {code: name for code, name in found.items() if code is not None and name}
 
 
 def submissions_by_id(engine: Engine, ids: list[int]) -> list[Submission]:

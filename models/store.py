@@ -86,6 +86,7 @@ class LoadOutcome:
     warnings: int
     findings: tuple[Finding, ...] = ()
     alert_id: int | None = None  # the alert queued with it, in the same transaction
+    sha256: str = ""  # of the file's bytes
 
 
 # An alert for every loaded submission that needs one (failed, unreadable), made as the submission is loaded so
@@ -456,6 +457,7 @@ def _planned_outcome(
         values["error_count"],
         values["warning_count"],
         tuple(findings),
+        sha256=item.receipt.sha256,
     )
 
 
@@ -493,6 +495,7 @@ def _outcome(
         submission.error_count,
         submission.warning_count,
         tuple(findings),
+        sha256=receipt.sha256,
     )
 
 

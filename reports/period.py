@@ -48,6 +48,7 @@ class BureauLine:
     grade: str | None = None
     errors: int = 0
     warnings: int = 0
+    submitted_at: dt.datetime | None = None  # when the current version was received (UTC)
 
     @property
     def execution_rate(self) -> Decimal | None:
