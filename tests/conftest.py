@@ -13,7 +13,8 @@ from workbooks.samples import write_samples
 _PREFECT_HOME = Path(os.environ.get("BUDGETFLOW_TEST_PREFECT_HOME", f"/tmp/budgetflow-test-prefect-{os.getpid()}"))
 os.environ.setdefault("PREFECT_HOME", str(_PREFECT_HOME))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# INFO reaches the server (the tests read the runs' logs there); the terminal shows warnings only.
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 POSTGRES_ADMIN_URL = os.environ.get("BUDGETFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

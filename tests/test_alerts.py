@@ -129,7 +129,7 @@ def mail_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
 def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """What `configure_prefect` would set, set here so the session gets its environment back."""
     monkeypatch.setenv("PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY", "false")
-    monkeypatch.setenv("PREFECT_LOGGING_LEVEL", os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"))
+    monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     monkeypatch.setenv("COLUMNS", "200")
 
 

@@ -36,7 +36,8 @@ from budgetflow.cli import app
 from budgetflow.settings import Settings
 from flows.intake import intake
 from flows.period_report import period_report
-from intake.pipeline import IntakeSummary, markdown_text
+from intake.pipeline import IntakeSummary
+from intake.summaries import markdown_text
 from models.database import engine_for, upgrade
 from models.reporting import import_registry, parse_registry
 from models.tables import Bureau, Deadline
@@ -51,8 +52,22 @@ REGISTRY = REPOSITORY / "samples" / "bureaus.yaml"
 SEED, CLEAN, FAILING, MISSING = "430981-013", "430981-021", "430981-047", "430981-071"
 SEED_FILE, CLEAN_FILE, CORRECTED_FILE = "2023-科工信局.xlsx", "2023-教育局.xlsx", "2023-科工信局-更正.xlsx"
 PASSING_FILES = ("2023-教育局.xlsx", "2023-交通运输局.xlsx", "2023-卫生健康局.xlsx")  # passed, passed, warnings
-TABLE_COLUMNS = ["文件", "单位编码", "年度", "版本", "结果", "状态", "错误", "警告"]
-PROBLEMS_HEADER = "| 文件 | 单位编码 | 状态 | 错误 | 首个问题 |"
+TABLE_COLUMNS = [
+    "文件",
+    "单位",
+    "单位编码",
+    "年度",
+    "版本",
+    "结果",
+    "状态",
+    "错误",
+    "警告",
+    "首个问题",
+    "网页",
+    "标注工作簿",
+]
+PROBLEMS_HEADER = "| 文件 | 单位 | 状态 | 错误 | 首个问题 |"
+SEED_NAME = "沅江市科学技术和工业信息化局"  # as the seed's cover names it
 ALARM = "## ⚠ 本次入库有 2 份未通过校验、1 份无法读取"
 CALM = "## ✓ 本次入库的报表均通过校验（可能有警告）"
 NOTHING_NEW = "## 本次没有新的报表"
@@ -93,6 +108,11 @@ def latest_artifact_id(key: str) -> uuid.UUID:
             artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
         )
     return collection.latest_id
+
+
+def artifacts_of_run(run: uuid.UUID) -> list[Artifact]:
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run])))
 
 
 def the_artifact(key: str, run: uuid.UUID) -> Artifact:
@@ -208,15 +228,19 @@ def test_an_intake_run_publishes_a_table_with_one_row_per_file_and_a_summary_hea
     assert [list(row) for row in rows] == [TABLE_COLUMNS] * 6
     by_file = {row["文件"]: row for row in rows}
     assert set(by_file) == {p.name for p in sample_inbox.iterdir()}
-    assert by_file[SEED_FILE] == {
-        "文件": SEED_FILE, "单位编码": SEED, "年度": 2023, "版本": 1, "结果": "已入库", "状态": "未通过",
-        "错误": 1, "警告": 1,
+    seed = by_file[SEED_FILE]
+    assert {key: seed[key] for key in TABLE_COLUMNS[:9]} == {
+        "文件": SEED_FILE, "单位": SEED_NAME, "单位编码": SEED, "年度": 2023, "版本": 1, "结果": "已入库",
+        "状态": "未通过", "错误": 1, "警告": 1,
     }  # fmt: skip
-    assert by_file[CLEAN_FILE] == {
-        "文件": CLEAN_FILE, "单位编码": CLEAN, "年度": 2023, "版本": 1, "结果": "已入库", "状态": "通过",
-        "错误": 0, "警告": 0,
-    }  # fmt: skip
+    assert seed["首个问题"].startswith("收支总表!B10 年初预算数：本年收入合计 1245.61")
+    assert Path(seed["网页"]).is_file() and seed["网页"].endswith(".html")
+    assert Path(seed["标注工作簿"]).is_file() and seed["标注工作簿"].endswith(".xlsx")
+    clean = by_file[CLEAN_FILE]
+    assert (clean["单位"], clean["状态"], clean["首个问题"], clean["标注工作簿"]) == ("沅江市教育局", "通过", "", "")
+    assert Path(clean["网页"]).is_file()  # a clean submission has a page, and no annotated copy
     assert (by_file[UNREADABLE_SAMPLE]["单位编码"], by_file[UNREADABLE_SAMPLE]["状态"]) == ("", "无法读取")
+    assert by_file[UNREADABLE_SAMPLE]["首个问题"].startswith("文件是文本")
     assert table.description == f"入库运行 #{summary.run_id}：每个文件的结果"
 
     markdown = markdown_of(overview)
@@ -226,7 +250,7 @@ def test_an_intake_run_publishes_a_table_with_one_row_per_file_and_a_summary_hea
     assert "- 入库 6，重复 0；通过 2，有警告 1，未通过 2，无法读取 1" in lines
     problems = {row[0]: row for row in problem_rows(markdown)}
     assert set(problems) == {SEED_FILE, "2023-农业农村局.xlsx", UNREADABLE_SAMPLE}
-    assert problems[SEED_FILE][1:4] == [SEED, "未通过", "1"]
+    assert problems[SEED_FILE][1:4] == [f"{SEED_NAME}（{SEED}）", "未通过", "1"]
     assert problems[SEED_FILE][4].startswith("收支总表!B10 年初预算数：本年收入合计 1245.61")
     for path in summary.period_reports:
         assert f"- 期间汇总报告：{markdown_text(str(path))}" in lines
@@ -251,26 +275,45 @@ def test_a_run_in_which_every_submission_passes_has_a_calm_headline_and_no_table
     assert "⚠" not in markdown and PROBLEMS_HEADER not in markdown
     assert "- 入库 3，重复 0；通过 2，有警告 1，未通过 0，无法读取 0" in markdown.splitlines()
     assert len(table_rows(the_artifact("intake-results", flow_run_id(summary)))) == 3
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run_id(summary)).state
+    assert state is not None and state.is_completed()
+    assert (state.name, state.message) == ("Completed", "3 份：通过 2，有警告 1，未通过 0，无法读取 0")
 
 
 @on_harness
 @on_sqlite
-def test_the_artifact_keys_are_stable_so_a_second_run_adds_a_new_version_under_each_key_and_becomes_the_latest(
+def test_the_artifact_keys_are_stable_and_a_run_with_nothing_new_leaves_the_last_meaningful_summary_the_latest(
     sample_inbox: Path, data_dir: Path, tmp_path: Path
 ) -> None:
     first = flow_run_id(run_intake(fill_inbox(sample_inbox, tmp_path / "first")))
+    inbox = tmp_path / "corrected"
+    inbox.mkdir()
+    write_workbook(seed_corrected(), inbox / CORRECTED_FILE)
+    second = flow_run_id(run_intake(inbox))
 
-    second = flow_run_id(run_intake(fill_inbox(sample_inbox, tmp_path / "second")))
+    again = flow_run_id(run_intake(fill_inbox(sample_inbox, tmp_path / "again")))  # the same six files: duplicates
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    idle = flow_run_id(run_intake(empty))
 
     for key in ("intake-results", "intake-summary"):
-        history = artifacts(key, first, second)
-        assert [a.flow_run_id for a in history] == [first, second]  # one version per run, history browsable
+        history = artifacts(key, first, second, again, idle)
+        assert [a.flow_run_id for a in history] == [first, second]  # one version per meaningful run
         assert latest_artifact_id(key) == history[1].id
-    assert {row["结果"] for row in table_rows(the_artifact("intake-results", second))} == {"重复（未再入库）"}
-    latest_summary = markdown_of(the_artifact("intake-summary", second)).splitlines()
-    assert NOTHING_NEW in latest_summary
-    assert "- 入库 0，重复 6；通过 0，有警告 0，未通过 0，无法读取 0" in latest_summary
     assert ALARM in markdown_of(the_artifact("intake-summary", first)).splitlines()  # the earlier version is kept
+    for run, what in ((again, "- 入库 0，重复 6；通过 0，有警告 0，未通过 0，无法读取 0"), (idle, "- 收件箱")):
+        [own] = [a for a in artifacts_of_run(run) if a.type == "markdown" and a.key is None]
+        assert NOTHING_NEW in markdown_of(own).splitlines() and any(
+            line.startswith(what) for line in markdown_of(own).splitlines()
+        )
+    with get_client(sync_client=True) as client:
+        states = {run: client.read_flow_run(run).state for run in (again, idle)}
+    said = {run: (state.name, state.message) if state else None for run, state in states.items()}
+    assert said == {
+        again: ("Completed", "本次没有新的报表；重复 6 份（此前已入库）"),
+        idle: ("Completed", "本次没有新的报表"),
+    }
 
 
 @on_harness
@@ -316,9 +359,12 @@ def test_bureau_supplied_text_cannot_break_the_markdown_tables_or_inject_markup_
     assert len(row) == 5  # the pipe did not add a cell
     shown, bare = rendered(row[0])
     assert (shown, bare) == (" ".join(file_name.splitlines()), "")  # every markup character escaped
-    assert row[1:4] == [SEED, "未通过", "1"]
-    assert "<script>" not in markdown
-    assert not any(line.startswith("# 标题") for line in markdown.splitlines())
+    assert rendered(row[1]) == (" ".join(bureau_name.splitlines()) + f"（{SEED}）", "")
+    assert row[2:4] == ["未通过", "1"]
+    page = markdown_of(the_artifact(f"submission-{SEED}-2023", flow_run_id(summary)))
+    for text in (markdown, page):
+        assert "<script>" not in text
+        assert not any(line.startswith("# 标题") for line in text.splitlines())
 
     period = markdown_of(the_artifact("period-report-2023", subflow_run(flow_run_id(summary))))
     [attention] = [line for line in period.splitlines() if line.startswith(f"- {SEED} ")]

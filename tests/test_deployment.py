@@ -13,7 +13,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -21,6 +21,7 @@ from typing import IO
 import psutil  # type: ignore[import-untyped]  # installed with dask.distributed
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -116,6 +117,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
         PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="1",
     )
     del environment["PREFECT_API_URL"]
+    with running_server(home, port, environment):
+        yield server
+
+
+@contextmanager
+def running_server(home: Path, port: int, environment: dict[str, str]) -> Iterator[None]:
+    """`prefect server start` on 127.0.0.1:`port`, until it answers its health check; stopped on leaving."""
     log = home / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -130,7 +138,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
         while True:
             try:
-                with direct.open(f"{server.api_url}/health", timeout=2) as response:
+                with direct.open(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
@@ -138,7 +146,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
             assert process.poll() is None, f"the Prefect server exited:\n{log.read_text(errors='replace')}"
             assert time.monotonic() < deadline, f"no answer from the Prefect server:\n{log.read_text(errors='replace')}"
             time.sleep(0.25)
-        yield server
+        yield
     finally:
         stop(process)
 
@@ -161,20 +169,25 @@ def intake_deployment(server: PrefectServer) -> uuid.UUID:
 class Worker:
     """`prefect worker start` on the budgetflow pool (as the systemd unit runs it), output kept in a file."""
 
-    def __init__(self, server: PrefectServer, name: str, log: Path, *options: str, **variables: str) -> None:
+    def __init__(
+        self, server: PrefectServer, name: str, log: Path, *options: str, home: bool = True, **variables: str
+    ) -> None:
         self.name, self.log = name, log
         self._output: IO[bytes] = log.open("wb")
         command = ["worker", "start", "--pool", "budgetflow", "--type", "process", "--name", name, *options]
+        environment = server.environment(
+            BUDGETFLOW_HOME=str(REPOSITORY),
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_LOGGING_LEVEL="INFO",
+            BUDGETFLOW_DB_RETRY_DELAY_SECONDS="0.5",
+            **variables,
+        )
+        if not home:  # started the way `prefect deploy` suggests, without the unit's environment file
+            del environment["BUDGETFLOW_HOME"]
         self.process = subprocess.Popen(
             [PREFECT, *command],
             cwd=REPOSITORY,
-            env=server.environment(
-                BUDGETFLOW_HOME=str(REPOSITORY),
-                PREFECT_WORKER_QUERY_SECONDS="1",
-                PREFECT_LOGGING_LEVEL="INFO",
-                BUDGETFLOW_DB_RETRY_DELAY_SECONDS="0.5",
-                **variables,
-            ),
+            env=environment,
             stdout=self._output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -218,7 +231,7 @@ def finished(server: PrefectServer, flow_runs: list[FlowRun], workers: list[Work
 
 def assert_completed(runs: list[FlowRun], workers: list[Worker]) -> None:
     failed = [(run.name, run.state_name, run.state.message if run.state else None) for run in runs]
-    failed = [f for f in failed if f[1] != "Completed"]
+    failed = [f for f, run in zip(failed, runs, strict=True) if run.state is None or not run.state.is_completed()]
     assert not failed, f"{failed}\n" + "\n".join(w.output() for w in workers)
 
 
@@ -299,3 +312,88 @@ def test_two_workers_running_four_intake_runs_at_once_over_one_inbox_load_every_
     assert sorted(r.flow_run_id for r in intake_runs) == sorted(str(run.id) for run in runs)
     assert sum(r.loaded for r in intake_runs) == SAMPLE_FILES
     assert list(inbox.iterdir()) == []
+
+
+def wait_until_polling(server: PrefectServer, workers: list[Worker]) -> None:
+    names = {w.name for w in workers}
+    with server.client() as client:
+        deadline = time.monotonic() + 60
+        while not names <= {w.name for w in client.read_workers_for_work_pool("budgetflow")}:
+            assert time.monotonic() < deadline, "\n".join(w.output() for w in workers)
+            time.sleep(0.25)
+
+
+def test_a_worker_started_without_budgetflow_home_fails_the_run_at_once_naming_the_variable(
+    server: PrefectServer, intake_deployment: uuid.UUID, sample_inbox: Path, tmp_path: Path
+) -> None:
+    inbox, data_dir = sample_copy(sample_inbox, tmp_path / "inbox"), tmp_path / "var"
+    [flow_run] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
+    started = time.monotonic()
+    worker = Worker(server, "homeless", tmp_path / "worker.log", "--run-once", "--limit", "1", home=False)
+    try:
+        [run] = finished(server, [flow_run], [worker])
+    finally:
+        worker.stop()
+
+    assert run.state is not None and not run.state.is_completed(), worker.output()
+    assert time.monotonic() - started < 60
+    with server.client() as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+    said = "\n".join([run.state.message or "", *(log.message for log in logs)])
+    assert "BUDGETFLOW_HOME is not set" in said and "/opt/budgetflow" in said, said + worker.output()
+    assert "FileNotFoundError" not in said
+    assert len(list(inbox.iterdir())) == SAMPLE_FILES  # nothing was taken in
+
+
+def test_sigterm_stops_a_worker_and_it_takes_no_more_runs(
+    server: PrefectServer, intake_deployment: uuid.UUID, sample_inbox: Path, tmp_path: Path
+) -> None:
+    worker = Worker(server, "stopping", tmp_path / "worker.log")
+    try:
+        wait_until_polling(server, [worker])
+        worker.process.send_signal(signal.SIGTERM)  # what `systemctl stop` sends
+        with suppress(subprocess.TimeoutExpired):
+            worker.process.wait(timeout=30)
+        exited = worker.process.poll()
+        inbox, data_dir = sample_copy(sample_inbox, tmp_path / "inbox"), tmp_path / "var"
+        [flow_run] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
+        time.sleep(5)  # the worker polls every second: had it survived, it would have taken the run by now
+        with server.client() as client:
+            state = client.read_flow_run(flow_run.id).state
+    finally:
+        worker.stop()
+        with server.client() as client:
+            client.delete_flow_run(flow_run.id)
+
+    assert exited == 0, worker.output()  # a clean stop, which Restart=on-failure in the unit does not undo
+    assert state is not None and state.is_scheduled(), (state, worker.output())
+
+
+def test_sigterm_during_a_run_ends_the_worker_without_taking_the_next_run(
+    server: PrefectServer, intake_deployment: uuid.UUID, sample_inbox: Path, tmp_path: Path
+) -> None:
+    worker = Worker(server, "busy", tmp_path / "worker.log")
+    inbox, data_dir = sample_copy(sample_inbox, tmp_path / "inbox"), tmp_path / "var"
+    try:
+        wait_until_polling(server, [worker])
+        [running] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
+        with server.client() as client:
+            deadline = time.monotonic() + FLOW_RUN_TIMEOUT
+            while not ((state := client.read_flow_run(running.id).state) and (state.is_running() or state.is_final())):
+                assert time.monotonic() < deadline, worker.output()
+                time.sleep(0.25)
+        worker.process.send_signal(signal.SIGTERM)
+        [waiting] = trigger(server, intake_deployment, sample_copy(sample_inbox, tmp_path / "later"), data_dir, runs=1)
+        with suppress(subprocess.TimeoutExpired):
+            worker.process.wait(timeout=FLOW_RUN_TIMEOUT)
+        exited = worker.process.poll()
+        time.sleep(3)
+        with server.client() as client:
+            later = client.read_flow_run(waiting.id).state
+    finally:
+        worker.stop()
+        with server.client() as client:
+            client.delete_flow_run(waiting.id)
+
+    assert exited == 0, worker.output()
+    assert later is not None and later.is_scheduled(), (later, worker.output())

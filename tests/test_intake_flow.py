@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 
 from budgetflow.cli import app
 from budgetflow.settings import Settings
-from flows.intake import DatabaseUnavailable, intake
+from flows.intake import IntakeFailed, intake
 from intake.pipeline import IntakeSummary
 from models.database import engine_for, upgrade
 from models.store import LoadOutcome
@@ -170,7 +170,7 @@ def seed_corrected() -> BureauFigures:
 def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """What `configure_prefect` would set, set here so the session gets its environment back; a wide console."""
     monkeypatch.setenv("PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY", "false")
-    monkeypatch.setenv("PREFECT_LOGGING_LEVEL", os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"))
+    monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     monkeypatch.setenv("COLUMNS", "200")
 
 
@@ -310,11 +310,11 @@ def test_a_database_that_refuses_connections_fails_the_flow_run_with_a_clear_mes
     state = run_intake(inbox, return_state=True)
 
     assert state.is_failed()
-    with pytest.raises(DatabaseUnavailable) as raised:
+    with pytest.raises(IntakeFailed) as raised:
         state.result()
     message = str(raised.value)
     assert message.startswith(f"数据库无法连接（{CLOSED_DATABASE_SHOWN}）：")
-    assert message.endswith("已收到的文件已归档，下次运行时会继续处理。")
+    assert message.endswith(f"收件箱 {inbox} 中的文件未作处理，仍在收件箱中，下次运行时处理")
     assert "s3cret-word" not in message
     flow_run, _, task_runs = flow_run_of(state.state_details.flow_run_id)
     assert flow_run.state is not None and flow_run.state.is_failed()
@@ -350,8 +350,9 @@ def test_a_connection_dropped_while_loading_fails_the_run_and_the_next_run_loads
     state = run_intake(inbox, return_state=True)
 
     assert state.is_failed()
-    with pytest.raises(DatabaseUnavailable, match=r"^数据库无法连接（postgresql\+psycopg://postgres@127\.0\.0\.1"):
+    with pytest.raises(IntakeFailed, match=r"^数据库无法连接（postgresql\+psycopg://postgres@127\.0\.0\.1") as raised:
         state.result()
+    assert str(raised.value).endswith("；已归档的 6 个文件下次运行时继续处理")
     assert list(inbox.iterdir()) == []
     assert archived(data_dir) == hashes
     assert receipt_states() == ["received"] * 6

@@ -27,7 +27,8 @@ from flows.intake import intake
 from intake import checking
 from intake.archive import HIDDEN, LOCK_FILE, NOT_A_FILE, STILL_WRITING, SYMLINK, archive_path_for, discover
 from intake.checking import FAILED, WORKER_DIED, check_files
-from intake.pipeline import ARCHIVE_MISSING, IntakeSummary, artifact_markdown
+from intake.pipeline import ARCHIVE_MISSING, IntakeSummary
+from intake.summaries import artifact_markdown
 from models.database import engine_for
 from models.tables import Alert, Receipt, Submission
 from workbooks.reader import read_submission as read_submission_as_is
