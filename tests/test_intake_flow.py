@@ -33,6 +33,7 @@ from budgetflow.cli import app
 from budgetflow.settings import Settings
 from flows.intake import IntakeFailed, intake
 from intake.pipeline import IntakeSummary
+from intake.summaries import NEEDS_ATTENTION
 from models.database import engine_for, upgrade
 from models.store import LoadOutcome
 from models.tables import IntakeRun, Receipt, Submission
@@ -50,6 +51,7 @@ ONCE_TASKS = (
     "receive_files",
     "write_missing_outputs",
     "close_run",
+    "name_bureaus",
     "publish_artifacts",
 )
 BATCH_TASKS = ("read_workbooks", "load_submissions", "write_reports")  # reading checks; loading queues the alerts
@@ -391,7 +393,8 @@ def test_budgetflow_run_prints_each_bureau_and_the_seed_finding_of_a_flow_run_on
     [run] = intake_runs()
     assert run.flow_run_id is not None
     flow_run, flow_name, task_runs = flow_run_of(run.flow_run_id)  # found on the harness server: it ran there
-    assert (flow_name, flow_run.state_name) == ("intake", "Completed")
+    assert flow_run.state is not None and flow_run.state.is_completed()
+    assert (flow_name, flow_run.state_name) == ("intake", NEEDS_ATTENTION)  # two failed, one unreadable
     assert task_counts(task_runs)["load_submissions"] == 3
     assert list(inbox.iterdir()) == []
 

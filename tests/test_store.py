@@ -1113,8 +1113,10 @@ def test_the_batches_of_a_run_share_its_worker_processes_and_they_end_with_the_r
     with pipeline.worker_pool(settings) as pool:
         first = set(pool.map(_worker_pids, parts, lost=_lost))
         second = set(pool.map(_worker_pids, parts, lost=_lost))
-    assert second <= first  # the second batch did not start processes of its own
-    assert os.getpid() not in first
-    for pid in first:  # the workers ended with the run
+    # The second batch started no processes of its own: both ran on the pool's two (which of them took the
+    # first batch's parts depends on which started first, on a loaded machine sometimes one alone).
+    assert len(first | second) <= 2
+    assert os.getpid() not in first | second
+    for pid in first | second:  # the workers ended with the run
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
