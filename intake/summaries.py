@@ -14,16 +14,16 @@ from collections.abc import Iterable
 from checks.findings import STATUS_TEXT, Finding, Severity
 from intake.pipeline import IntakeSummary
 from models.store import LoadOutcome
-from reports.period import PeriodReport
+from reports.annotation import SEVERITY_TEXT
+from reports.html import grouped_by_sheet
+from reports.period import MISSING, PeriodReport
 
 OUTCOME_TEXT = {"loaded": "已入库", "duplicate": "重复（未再入库）", "skipped": "已由其他运行入库"}
 # The name of a Completed state whose run loaded a failed or unreadable submission: the runs list shows it
 # beside the plain "Completed" of clean runs.
 NEEDS_ATTENTION = "需要处理"
 NOTHING_NEW = "本次没有新的报表"
-NOT_SUBMITTED = "未报送"
 NOT_YET_SUBMITTED = "尚未报送"
-SEVERITY_TEXT = {Severity.ERROR: "错误", Severity.WARNING: "警告"}
 
 
 # --- the run's final state and log -----------------------------------------------------------------
@@ -238,12 +238,11 @@ def submission_markdown(summary: IntakeSummary, outcome: LoadOutcome) -> str:
         lines.append(f"- 网页：{markdown_text(str(written.page))}")
         if written.workbook is not None:
             lines.append(f"- 标注工作簿：{markdown_text(str(written.workbook))}")
-    by_sheet: dict[str, list[Finding]] = {}
-    for finding in outcome.findings:
-        by_sheet.setdefault(finding.sheet or "（整个文件）", []).append(finding)
+    by_sheet = grouped_by_sheet(list(outcome.findings))
     if not by_sheet:
         lines += ["", "没有发现问题。"]
-    for sheet, findings in by_sheet.items():
+    for sheet_or_none, findings in by_sheet:
+        sheet = sheet_or_none or "（整个文件）"
         lines += [
             "",
             f"## {markdown_text(sheet)}（{len(findings)} 个）",
@@ -266,7 +265,7 @@ def period_status_rows(report: PeriodReport, today: dt.date) -> list[dict[str, o
     """The year's status, a row per bureau: what it has submitted, or that it has not (未报送 once the deadline
     has passed)."""
     late = report.deadline is not None and today > report.deadline
-    waiting = NOT_SUBMITTED if late or report.deadline is None else f"{NOT_YET_SUBMITTED}（截止 {report.deadline}）"
+    waiting = MISSING if late or report.deadline is None else f"{NOT_YET_SUBMITTED}（截止 {report.deadline}）"
     return [
         {
             "单位": line.name,
@@ -291,6 +290,6 @@ def _local(moment: dt.datetime | None) -> str:
 
 def period_status_description(report: PeriodReport, today: dt.date) -> str:
     rows = period_status_rows(report, today)
-    missing = sum(str(row["状态"]).startswith((NOT_SUBMITTED, NOT_YET_SUBMITTED)) for row in rows)
+    missing = sum(str(row["状态"]).startswith((MISSING, NOT_YET_SUBMITTED)) for row in rows)
     deadline = f"，截止日期 {report.deadline}" if report.deadline else ""
     return f"{report.fiscal_year} 年度报送情况：单位 {len(rows)} 个，未报送 {missing} 个{deadline}（{today} 更新）"
