@@ -74,8 +74,10 @@ def test_the_period_report_deployment_leaves_the_year_to_the_flow() -> None:
     assert inspect.signature(period_report.fn).parameters["fiscal_year"].default is None
 
 
-def test_the_worker_unit_lets_runs_finish_on_stop_and_stays_stopped() -> None:
+def test_the_worker_unit_stops_its_runs_with_it_and_stays_stopped() -> None:
     unit = (DEPLOY / "systemd" / "budgetflow-worker@.service").read_text(encoding="utf-8").splitlines()
-    assert {"KillMode=mixed", "Restart=on-failure"} <= set(unit)
+    assert {"KillMode=control-group", "Restart=on-failure"} <= set(unit)
+    assert "Environment=PATH=/opt/budgetflow/.venv/bin:/usr/local/bin:/usr/bin:/bin" in unit
+    assert "command: prefect flow-run execute" in (DEPLOY / "prefect.yaml").read_text(encoding="utf-8")
     assert any(line.startswith("TimeoutStopSec=") for line in unit)
     assert "budgetflow.deployment_steps.enter_checkout" in (DEPLOY / "prefect.yaml").read_text(encoding="utf-8")

@@ -26,6 +26,7 @@ from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from bench.generate import generate
 from models.database import engine_for
 from models.tables import IntakeRun, Receipt, Submission
 
@@ -34,6 +35,7 @@ PREFECT = str(Path(sys.executable).with_name("prefect"))
 SAMPLE_FILES = 6  # five bureaus' workbooks and one unreadable file
 BATCH_SIZE = 2
 FLOW_RUN_TIMEOUT = 240  # seconds; a run takes about ten on two loaded cores
+GENERATED_FILES = 80  # in batches of BATCH_SIZE: a run long enough to be stopped half-way
 
 # The same settings for every Prefect process here: no analytics or telemetry (there is no internet).
 QUIET = {
@@ -180,6 +182,8 @@ class Worker:
             PREFECT_WORKER_QUERY_SECONDS="1",
             PREFECT_LOGGING_LEVEL="INFO",
             BUDGETFLOW_DB_RETRY_DELAY_SECONDS="0.5",
+            # as the unit's PATH: the job command `prefect flow-run execute` is found in the checkout's venv
+            PATH=os.pathsep.join([str(Path(PREFECT).parent), os.environ.get("PATH", "")]),
             **variables,
         )
         if not home:  # started the way `prefect deploy` suggests, without the unit's environment file
@@ -369,31 +373,60 @@ def test_sigterm_stops_a_worker_and_it_takes_no_more_runs(
     assert state is not None and state.is_scheduled(), (state, worker.output())
 
 
-def test_sigterm_during_a_run_ends_the_worker_without_taking_the_next_run(
-    server: PrefectServer, intake_deployment: uuid.UUID, sample_inbox: Path, tmp_path: Path
+def test_sigterm_during_a_run_crashes_it_visibly_takes_no_next_run_and_the_next_worker_loads_the_rest_once(
+    server: PrefectServer, intake_deployment: uuid.UUID, tmp_path: Path
 ) -> None:
-    worker = Worker(server, "busy", tmp_path / "worker.log")
-    inbox, data_dir = sample_copy(sample_inbox, tmp_path / "inbox"), tmp_path / "var"
+    generated = generate(GENERATED_FILES, tmp_path / "generated")
+    inbox, data_dir = tmp_path / "inbox", tmp_path / "var"
+    inbox.mkdir()
+    for path in generated:
+        shutil.copy(path, inbox / path.name)
+    busy = Worker(server, "busy", tmp_path / "busy.log")
     try:
-        wait_until_polling(server, [worker])
-        [running] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
-        with server.client() as client:
-            deadline = time.monotonic() + FLOW_RUN_TIMEOUT
-            while not ((state := client.read_flow_run(running.id).state) and (state.is_running() or state.is_final())):
-                assert time.monotonic() < deadline, worker.output()
-                time.sleep(0.25)
-        worker.process.send_signal(signal.SIGTERM)
-        [waiting] = trigger(server, intake_deployment, sample_copy(sample_inbox, tmp_path / "later"), data_dir, runs=1)
+        wait_until_polling(server, [busy])
+        [cut_short] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
+        deadline = time.monotonic() + FLOW_RUN_TIMEOUT
+        while len(list(inbox.iterdir())) > GENERATED_FILES - 10:  # under way: some batches taken in
+            assert time.monotonic() < deadline, busy.output()
+            time.sleep(0.1)
+        stop_as_systemd_does(busy.process)
+        [waiting] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
         with suppress(subprocess.TimeoutExpired):
-            worker.process.wait(timeout=FLOW_RUN_TIMEOUT)
-        exited = worker.process.poll()
-        time.sleep(3)
+            busy.process.wait(timeout=60)
+        exited = busy.process.poll()
         with server.client() as client:
-            later = client.read_flow_run(waiting.id).state
+            deadline = time.monotonic() + 30
+            while not (crashed := client.read_flow_run(cut_short.id).state) or not crashed.is_final():
+                assert time.monotonic() < deadline, (crashed, busy.output())
+                time.sleep(0.25)
+            untaken = client.read_flow_run(waiting.id).state
     finally:
-        worker.stop()
-        with server.client() as client:
-            client.delete_flow_run(waiting.id)
+        busy.stop()
 
-    assert exited == 0, worker.output()
-    assert later is not None and later.is_scheduled(), (later, worker.output())
+    assert exited == 0, busy.output()
+    # the UI tells the truth within seconds: the run did not finish, and nothing says it is still running
+    assert crashed.is_crashed(), (crashed, busy.output())
+    assert "termination signal" in (crashed.message or ""), crashed.message
+    assert untaken is not None and untaken.is_scheduled(), (untaken, busy.output())
+
+    following = Worker(server, "following", tmp_path / "following.log", "--run-once", "--limit", "1")
+    try:
+        [run] = finished(server, [waiting], [following])
+    finally:
+        following.stop()
+    assert_completed([run], [following])
+    with Session(engine_for(f"sqlite:///{data_dir / 'budgetflow.db'}")) as session:
+        loaded = list(session.execute(select(col(Submission.file_name))).scalars())
+        receipts = session.execute(select(func.count(col(Receipt.id)))).scalar_one()
+    assert sorted(loaded) == sorted(path.name for path in generated)  # each file once: none lost, none twice
+    assert receipts == GENERATED_FILES
+    assert list(inbox.iterdir()) == []
+
+
+def stop_as_systemd_does(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the worker and to every process under it at once, as `systemctl stop` does to the unit's
+    control group (the flow runs are in sessions of their own, so the worker's process group is not enough)."""
+    family = [worker.pid, *(child.pid for child in psutil.Process(worker.pid).children(recursive=True))]
+    for pid in family:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
