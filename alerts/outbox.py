@@ -241,6 +241,9 @@ def deliver_pending(
 
 
 REFUSED = "被拒收"
+# What each kind of alert is about, as operators read it in `budgetflow alerts` and in the .eml file names
+# (a file named "-failed" read as a mail that failed to go out).
+KIND_TEXT = {"failed": "校验未通过", "unreadable": "无法读取", "reminder": "催报"}
 
 
 def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path, time_left: float | None) -> str:
@@ -254,7 +257,7 @@ def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path, time_left: floa
     )
     message = build_message(mail, smtp)
     if smtp.host is None:
-        return str(write_eml(message, outbox_dir, f"{alert.id:06d}-{alert.kind}"))
+        return str(write_eml(message, outbox_dir, f"{alert.id:06d}-{KIND_TEXT.get(alert.kind, alert.kind)}"))
     refused = send(message, smtp, timeout=None if time_left is None else min(smtp.timeout_seconds, time_left))
     if refused:  # sent to the others; say who did not get it rather than retry and double their mail
         return f"smtp；{REFUSED}：" + "，".join(f"{address} ({code})" for address, (code, _) in refused.items())

@@ -16,18 +16,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from alerts.mail import SmtpSettings
-from budgetflow.prefect_env import configure_prefect
-from budgetflow.settings import ReaderLimits, Settings
 from checks.findings import STATUS_TEXT, FileReport, Finding, Severity, Status
-from checks.template import load_template
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from budgetflow.settings import Settings
     from intake.pipeline import IntakeSummary
 
-app = typer.Typer(help="budgetflow: check and load the workbooks that departments submit.", no_args_is_help=True)
+# Each command imports what it uses when it runs: `--help` or `submissions` must not wait for Prefect,
+# pandas or the reader (bench/cli.py measures them).
+
+app = typer.Typer(
+    help="budgetflow: check and load the workbooks that departments submit.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 BATCH_SIZE = 500
 STATUS_STYLE = {Status.PASSED: "green", Status.WARNINGS: "yellow", Status.FAILED: "red", Status.UNREADABLE: "magenta"}
@@ -51,6 +56,8 @@ def plain(value: object) -> Text:
 def _settings(*, announce: bool = True) -> Settings:
     """The settings of this command, read once; the data folder (and its parents) made if it is new, and named
     on standard error, so that a command started elsewhere never silently works on another folder."""
+    from budgetflow.settings import Settings
+
     settings = Settings()
     folder = settings.prepare_data_dir()
     if announce:
@@ -85,6 +92,8 @@ def progress_bar(console: Console, *, disable: bool = False) -> Progress:
 def validate_files(files: list[Path], settings: Settings, console: Console) -> list[FileReport]:
     """Read and check files in batches, each file within the reader's limits of time and memory, in worker
     processes (a file that crashes one is its own finding); a progress bar on the terminal for long runs."""
+    from budgetflow.settings import ReaderLimits
+    from checks.template import load_template
     from intake.checking import CheckJob, check_files
     from intake.isolation import IsolatedPool
 
@@ -148,11 +157,17 @@ def print_reports(reports: list[FileReport], console: Console) -> None:
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="workbooks, or directories of workbooks", exists=True)],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE_OR_DIR", help="workbooks, or directories of workbooks", exists=True)
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="print the spec §3 JSON instead of a table")] = False,
-    template: Annotated[str | None, typer.Option(help="template name or YAML path (default: spec-v1)")] = None,
+    template: Annotated[
+        str | None, typer.Option(metavar="NAME", help="template name or YAML path (default: spec-v1)")
+    ] = None,
 ) -> None:
     """Check workbooks; exit 0 when all pass (warnings allowed), 1 when any failed or is unreadable."""
+    from budgetflow.settings import Settings
+
     settings = Settings() if template is None else Settings(template=template)
     expanded = _expand(files)
     if not expanded:
@@ -173,7 +188,7 @@ def validate(
 @app.command()
 def samples(
     directory: Annotated[
-        Path | None, typer.Argument(help="where to write them (default: $BUDGETFLOW_DATA_DIR/inbox)")
+        Path | None, typer.Argument(metavar="DIR", help="where to write them (default: $BUDGETFLOW_DATA_DIR/inbox)")
     ] = None,
 ) -> None:
     """Write the sample workbooks: the seed bureau and five others (one of them unreadable)."""
@@ -185,8 +200,12 @@ def samples(
 
 @app.command()
 def run(
-    inbox: Annotated[Path | None, typer.Option(help="inbox folder (default: $BUDGETFLOW_DATA_DIR/inbox)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="files per batch (default: $BUDGETFLOW_BATCH_SIZE)")] = None,
+    inbox: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="inbox folder (default: $BUDGETFLOW_DATA_DIR/inbox)")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(metavar="N", help="files per batch (default: $BUDGETFLOW_BATCH_SIZE)")
+    ] = None,
 ) -> None:
     """Run the intake flow once: archive, check and load everything new in the inbox."""
     if inbox is not None and not inbox.is_dir():
@@ -194,7 +213,7 @@ def run(
         typer.echo(f"收件箱 {inbox} {what}（--inbox 应指向放置报表文件的文件夹）", err=True)
         raise typer.Exit(2)
     settings = _settings()
-    configure_prefect(settings)
+    ui_url = _use_prefect(settings)
     from flows.intake import intake
     from intake import progress as run_progress
 
@@ -220,19 +239,23 @@ def run(
     finally:
         run_progress.attach(None)
     print_summary(summary, console)
+    if ui_url is not None:
+        console.print(Text(f"运行记录在本地 Prefect 界面：{ui_url}（budgetflow server stop 停止它）"), soft_wrap=True)
 
 
 def print_summary(summary: IntakeSummary, console: Console) -> None:
-    table = Table(title=plain(f"入库运行 #{summary.run_id}（{summary.inbox}）"), header_style="bold")
-    for column in ("文件", "单位编码", "年度", "版本", "结果", "状态", "错误", "警告"):
-        table.add_column(column, overflow="fold")
     from intake.summaries import OUTCOME_TEXT
 
+    title = f"入库运行 #{summary.run_id}（{summary.inbox}）"
+    table = Table(title=plain(title), header_style="bold")
+    for column in ("文件", "单位", "单位编码", "年度", "版本", "结果", "状态", "错误", "警告"):
+        table.add_column(column, overflow="fold")
     for o in summary.outcomes:
         status = Status(o.status)
         style = STATUS_STYLE[status]
         table.add_row(
             plain(o.file_name),
+            plain(summary.bureau_names.get(o.bureau_code or "", "")),
             plain(o.bureau_code),
             str(o.fiscal_year or ""),
             str(o.version or ""),
@@ -241,7 +264,7 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
             str(o.errors),
             str(o.warnings),
         )
-    console.print(table)
+    console.print(table if summary.outcomes else Text(f"{title}：收件箱里没有新文件"), soft_wrap=True)
     for o in summary.outcomes:
         if o.findings:
             console.print(f"[bold]{escape(o.file_name)}[/bold]（{escape(o.bureau_code or '单位不明')}）：")
@@ -252,15 +275,18 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
     for entry in summary.skipped:
         console.print(f"[yellow]未处理[/yellow] {escape(entry.name)}：{escape(entry.reason)}")
     print_outputs(summary, console)
+    # the statuses of the rows above, duplicates included: a second run of the same files shows theirs
+    statuses = "，".join(f"{STATUS_TEXT[s]} {sum(o.status == s for o in summary.outcomes)}" for s in Status)
     console.print(
         f"收件箱 {summary.files_seen} 个文件；入库 {summary.count('loaded')}，重复 {summary.count('duplicate')}；"
-        f"通过 {summary.status_count('passed')}，有警告 {summary.status_count('warnings')}，"
-        f"未通过 {summary.status_count('failed')}，无法读取 {summary.status_count('unreadable')}"
+        + statuses
     )
 
 
 def print_outputs(summary: IntakeSummary, console: Console) -> None:
     """Where the run's outputs are."""
+    from alerts.mail import SmtpSettings
+
     if summary.outputs:
         console.print(
             Text(f"标注工作簿和网页（{len(summary.outputs)} 个）：{summary.outputs[0].parent}"), soft_wrap=True
@@ -275,6 +301,19 @@ def print_outputs(summary: IntakeSummary, console: Console) -> None:
         console.print(Text(f"提醒邮件：{counts}{later}{where}"), soft_wrap=True)
 
 
+def _use_prefect(settings: Settings) -> str | None:
+    """Prefect set up for a command that runs a flow: the UI address of the data folder's own server when the
+    command uses it; a local server that cannot start is said plainly."""
+    from budgetflow.local_server import LocalServerFailed
+    from budgetflow.prefect_env import configure_prefect
+
+    try:
+        return configure_prefect(settings)
+    except LocalServerFailed as exc:
+        make_console(stderr=True).print(Text(str(exc), style="red"))
+        raise typer.Exit(1) from exc
+
+
 def _engine(*, announce: bool = True) -> Engine:
     from models.database import engine_for, upgrade
 
@@ -286,8 +325,8 @@ def _engine(*, announce: bool = True) -> Engine:
 
 @app.command("submissions")
 def list_submissions(
-    year: Annotated[int | None, typer.Option(help="fiscal year")] = None,
-    bureau: Annotated[str | None, typer.Option(help="bureau code")] = None,
+    year: Annotated[int | None, typer.Option(metavar="YEAR", help="fiscal year")] = None,
+    bureau: Annotated[str | None, typer.Option(metavar="CODE", help="bureau code")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="superseded versions too")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
@@ -315,6 +354,10 @@ def list_submissions(
     if as_json:
         sys.stdout.write(json.dumps(documents, ensure_ascii=False, indent=2) + "\n")
         return
+    if not documents:
+        asked = "，".join(x for x in (f"{year} 年度" if year else "", f"单位 {bureau}" if bureau else "") if x)
+        make_console().print(f"没有已入库的报表{f'（{asked}）' if asked else ''}")
+        return
     table = Table(header_style="bold")
     for column in ("编号", "单位编码", "单位名称", "年度", "版本", "当前", "状态", "错误", "警告", "文件", "sha256"):
         table.add_column(column, overflow="fold")
@@ -338,7 +381,11 @@ def list_submissions(
 
 
 @app.command()
-def show(submission: Annotated[str, typer.Argument(help="submission id, or the start of its sha256")]) -> None:
+def show(
+    submission: Annotated[
+        str, typer.Argument(metavar="ID_OR_SHA256", help="submission id, or the start of its sha256")
+    ],
+) -> None:
     """Show the findings of one loaded submission."""
     from models.store import find_submission, report_of
 
@@ -359,12 +406,14 @@ def show(submission: Annotated[str, typer.Argument(help="submission id, or the s
 
 @app.command()
 def report(
-    year: Annotated[int, typer.Option(help="fiscal year")],
-    out: Annotated[Path | None, typer.Option(help="folder (default: $BUDGETFLOW_DATA_DIR/reports/period)")] = None,
+    year: Annotated[int, typer.Option(metavar="YEAR", help="fiscal year")],
+    out: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="folder (default: $BUDGETFLOW_DATA_DIR/reports/period)")
+    ] = None,
 ) -> None:
     """Write the county's period report for a fiscal year (xlsx and HTML, with charts)."""
     settings = _settings()
-    configure_prefect(settings)
+    _use_prefect(settings)
     from flows.period_report import period_report
 
     try:
@@ -405,6 +454,11 @@ def alerts_list(
     if as_json:
         sys.stdout.write(json.dumps(documents, ensure_ascii=False, indent=2) + "\n")
         return
+    if not rows:
+        make_console().print("发件箱是空的" if not pending else "没有待发送的提醒")
+        return
+    from alerts.outbox import KIND_TEXT
+
     table = Table(header_style="bold")
     for column in ("编号", "类型", "状态", "收件人", "主题", "尝试", "最近错误"):
         table.add_column(column, overflow="fold")
@@ -412,7 +466,7 @@ def alerts_list(
         sent = "已发送" if a.status == "sent" else "待发送"
         table.add_row(
             str(a.id),
-            a.kind,
+            KIND_TEXT.get(a.kind, a.kind),
             sent,
             plain(", ".join(a.recipients)),
             plain(a.subject),
@@ -426,7 +480,7 @@ def alerts_list(
 def alerts_retry() -> None:
     """Send every pending alert now, without waiting for its next scheduled attempt."""
     settings = _settings(announce=False)
-    configure_prefect(settings)
+    _use_prefect(settings)
     from flows.notify import notify
 
     _, result = notify(reminders=False, retry_now=True)
@@ -440,7 +494,9 @@ app.add_typer(bureaus, name="bureaus")
 
 @bureaus.command("import")
 def bureaus_import(
-    file: Annotated[Path, typer.Argument(help="YAML (bureaus and deadlines) or CSV (code,name,email)", exists=True)],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="YAML (bureaus and deadlines) or CSV (code,name,email)", exists=True)
+    ],
 ) -> None:
     """Register the bureaus expected to submit, and the deadline of each fiscal year."""
     from models.reporting import RegistryError, import_registry, parse_registry
@@ -457,10 +513,12 @@ def bureaus_import(
 
 @app.command()
 def template(
-    year: Annotated[int, typer.Option(help="fiscal year printed on the cover")],
-    out: Annotated[Path, typer.Option(help="the .xlsx file to write")],
+    year: Annotated[int, typer.Option(metavar="YEAR", help="fiscal year printed on the cover")],
+    out: Annotated[Path, typer.Option(metavar="FILE", help="the .xlsx file to write")],
 ) -> None:
     """Write a blank spec-v1 workbook for bureaus to fill (labels protected, inputs validated, totals as formulas)."""
+    from budgetflow.settings import Settings
+    from checks.template import load_template
     from workbooks.blank import write_blank_template
 
     try:
@@ -472,14 +530,17 @@ def template(
 
 @app.command()
 def serve(
-    intake_cron: Annotated[str, typer.Option(help="schedule of intake")] = "*/15 * * * *",
-    report_cron: Annotated[str, typer.Option(help="schedule of the period report")] = "30 6 * * *",
-    notify_cron: Annotated[str, typer.Option(help="schedule of reminders and alert delivery")] = "0 9 * * *",
+    intake_cron: Annotated[str, typer.Option(metavar="CRON", help="schedule of intake")] = "*/15 * * * *",
+    report_cron: Annotated[str, typer.Option(metavar="CRON", help="schedule of the period report")] = "30 6 * * *",
+    notify_cron: Annotated[
+        str, typer.Option(metavar="CRON", help="schedule of reminders and alert delivery")
+    ] = "0 9 * * *",
     fiscal_year: Annotated[
-        int | None, typer.Option(help="year of the period report (default: the one being filed)")
+        int | None, typer.Option(metavar="YEAR", help="year of the period report (default: the one being filed)")
     ] = None,
     dask_address: Annotated[
-        str | None, typer.Option(help="read intake's batches on this Dask scheduler, e.g. tcp://10.0.0.5:8786")
+        str | None,
+        typer.Option(metavar="ADDRESS", help="read intake's batches on this Dask scheduler, e.g. tcp://10.0.0.5:8786"),
     ] = None,
 ) -> None:
     """Single-machine mode: run the three schedules in this process (Prefect `serve`) until stopped.
@@ -494,8 +555,10 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    settings = Settings()
-    configure_prefect(settings, quiet=False)
+    from budgetflow.prefect_env import configure_prefect
+    from budgetflow.settings import Settings
+
+    configure_prefect(Settings(), quiet=False, local=False)
     from prefect import serve as serve_deployments
     from prefect.deployments.runner import RunnerDeployment
 
@@ -518,6 +581,54 @@ def serve(
     serve_deployments(*[d for d in deployments if isinstance(d, RunnerDeployment)])
 
 
+server = typer.Typer(
+    help="The data folder's own Prefect server, which commands use when PREFECT_API_URL is unset.",
+    invoke_without_command=True,
+)
+app.add_typer(server, name="server")
+
+
+def _prefect_home() -> Path:
+    from budgetflow.prefect_env import prefect_home
+    from budgetflow.settings import Settings
+
+    return prefect_home(Settings())
+
+
+@server.callback()
+def server_status(context: typer.Context) -> None:
+    """Say whether the data folder's Prefect server is running, and where its UI is."""
+    if context.invoked_subcommand is not None:
+        return
+    from budgetflow import local_server
+
+    found = local_server.running(_prefect_home())
+    typer.echo(f"本地 Prefect 服务器运行中：{found.ui_url}" if found else "本地 Prefect 服务器未运行")
+
+
+@server.command("start")
+def server_start() -> None:
+    """Start it now (commands that run flows start it themselves), and print the UI's address."""
+    from budgetflow import local_server
+    from budgetflow.settings import Settings
+
+    try:
+        found = local_server.ensure_running(_prefect_home(), Settings().local_server_idle_minutes)
+    except local_server.LocalServerFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"本地 Prefect 服务器运行中：{found.ui_url}")
+
+
+@server.command("stop")
+def server_stop() -> None:
+    """Stop it (the next command that runs a flow starts it again)."""
+    from budgetflow import local_server
+
+    stopped = local_server.stop(_prefect_home())
+    typer.echo("本地 Prefect 服务器已停止" if stopped else "本地 Prefect 服务器未运行")
+
+
 db = typer.Typer(help="Database administration.", no_args_is_help=True)
 app.add_typer(db, name="db")
 
@@ -527,6 +638,7 @@ def db_upgrade() -> None:
     """Create or migrate the database schema to the newest version."""
     from sqlalchemy.engine import make_url
 
+    from budgetflow.settings import Settings
     from models.database import upgrade
 
     url = Settings().database_url_value()

@@ -5,29 +5,32 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from budgetflow import local_server
 from budgetflow.settings import Settings
 
 
-def configure_prefect(settings: Settings, *, quiet: bool = True) -> None:
-    """Defaults only — an operator's own PREFECT_* variables always win.
+def configure_prefect(settings: Settings, *, quiet: bool = True, local: bool = True) -> str | None:
+    """Defaults only — an operator's own PREFECT_* variables always win. The UI address of the data folder's
+    own server when this command uses it (`local` and no PREFECT_API_URL), else None.
 
-    Without PREFECT_API_URL, flows run against a temporary local server whose history is kept in
-    `$BUDGETFLOW_DATA_DIR/prefect` (browse it with `PREFECT_HOME=var/prefect prefect server start`).
-    There is no internet here, so telemetry is off.
+    Without PREFECT_API_URL, flows run against the data folder's own Prefect server (budgetflow.local_server),
+    started by the first command that needs it and kept running between commands, its history in
+    `$BUDGETFLOW_DATA_DIR/prefect`. There is no internet here, so telemetry is off.
     """
-    defaults = {
-        "PREFECT_HOME": str((settings.data_dir / "prefect").resolve()),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
-        # The first start creates Prefect's database, which on a busy 2-core machine takes longer than
-        # Prefect's default 20 s wait for its temporary server.
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    }
+    defaults = {"PREFECT_HOME": str(prefect_home(settings)), **local_server.QUIET}
     if quiet:
         # The command line draws its own progress, which Prefect's INFO lines would bury: the terminal shows
         # warnings only, while every INFO line still goes to the server, where the run's log is read.
         defaults["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
-    # Prefect makes its home without parents and then reports a timed-out server: a new data folder needs it made.
-    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+    if not local or os.environ.get("PREFECT_API_URL"):
+        return None
+    server = local_server.ensure_running(prefect_home(settings), settings.local_server_idle_minutes)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server.ui_url
+
+
+def prefect_home(settings: Settings) -> Path:
+    """Where Prefect keeps its state, and the data folder's own server its own: PREFECT_HOME when it is set."""
+    return Path(os.environ.get("PREFECT_HOME") or settings.data_dir / "prefect").expanduser().resolve()

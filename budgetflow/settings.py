@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         default=100, ge=0, description="submissions of one run that get an artifact of their own in the Prefect UI"
     )
 
+    local_server_idle_minutes: float = Field(
+        default=120, ge=0, description="the data folder's own Prefect server stops after this long unused; 0: never"
+    )
+
     operators: str = Field(
         default="", description="operators' email addresses, comma-separated; alerted on every failure"
     )

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from budgetflow.settings import ReaderLimits
 from checks.findings import FileReport
@@ -23,8 +24,10 @@ from checks.records import Submission
 from checks.template import Template
 from checks.validate import unreadable_finding, validate_batch
 from intake.isolation import CHECKING, FileTookTooLong, IsolatedPool, WorkerLost, beat, file_limits, inline_map
-from models.store import TypedRows, typed_rows
 from workbooks.reader import read_submission, sha256_of
+
+if TYPE_CHECKING:
+    from models.store import TypedRows
 
 RESUBMIT = "请用 Excel 或 WPS 打开该文件，另存为 .xlsx 后重新提交；如仍无法处理，请与财政局联系"
 FAILED = f"文件无法处理：读取或校验该文件时出错。{RESUBMIT}"
@@ -141,7 +144,7 @@ def check_part(
             continue
         submission, problem = item
         report, check_problem = next(reports)
-        rows = typed_rows(submission, report.findings) if with_rows else {}  # an unreadable file's: its finding
+        rows = _typed_rows(submission, report) if with_rows else {}  # an unreadable file's: its finding
         results.append(CheckedFile(submission.without_values(), report, rows, problem or check_problem))
     return results
 
@@ -151,7 +154,14 @@ def _lost(job: CheckJob, why: WorkerLost, template: Template, limits: ReaderLimi
     submission = _unprocessable(job, template, reason)
     report = FileReport(job.file_name, submission.sha256, [unreadable_finding(reason, template)], unreadable=True)
     cause = "no progress, killed" if why.timed_out else "its worker process died, twice"
-    return CheckedFile(submission, report, typed_rows(submission, report.findings), f"{job.file_name}: {cause}")
+    return CheckedFile(submission, report, _typed_rows(submission, report), f"{job.file_name}: {cause}")
+
+
+def _typed_rows(submission: Submission, report: FileReport) -> TypedRows:
+    # imported here: `budgetflow validate` checks files without a database, and need not wait for SQLAlchemy
+    from models.store import typed_rows
+
+    return typed_rows(submission, report.findings)
 
 
 def check_files(

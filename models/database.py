@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -60,7 +62,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+# The newest revision in models/migrations (tests/test_migrations.py holds it to Alembic's head): a database
+# already there is not handed to Alembic, whose import and checks cost the small commands a third of a second.
+NEWEST_REVISION = "0003"
+
+
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -69,4 +78,17 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to the newest schema (an empty database gets every table)."""
+    if revision == "head" and _at_newest_revision(url):
+        return
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
+
+
+def _at_newest_revision(url: str) -> bool:
+    try:
+        with engine_for(url).connect() as connection:
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+    except SQLAlchemyError:  # no schema yet, or not readable: Alembic finds out and says so
+        return False
+    return found == NEWEST_REVISION

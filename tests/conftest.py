@@ -94,10 +94,29 @@ def data_dir(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
     return directory
 
 
+@pytest.fixture(autouse=True)
+def no_local_prefect_server_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A command run here without PREFECT_API_URL starts its data folder's own Prefect server, which outlives
+    it by design: stop every one that a test's folders hold."""
+    folder: Path | None = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if folder is not None:
+        from budgetflow import local_server
+
+        for state in folder.rglob("server.json"):
+            local_server.stop(state.parent)
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """One temporary Prefect server for the whole test session (it takes seconds to start)."""
+    from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=60):
-        yield
+        # the commands run here (CliRunner) use it too, as they use a configured server, not the data folder's own
+        os.environ["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+        try:
+            yield
+        finally:
+            del os.environ["PREFECT_API_URL"]

@@ -570,9 +570,9 @@ def test_without_an_smtp_host_alerts_are_written_as_eml_files_that_parse_back_wi
 
     assert summary.delivery == DeliveryResult(sent=2, failed=0, pending=0)
     files = {p.name.split("-", 1)[1]: p for p in (data_dir / "outbox").glob("*.eml")}
-    assert sorted(files) == ["failed.eml", "unreadable.eml"]
+    assert sorted(files) == ["无法读取.eml", "校验未通过.eml"]  # what they are about, not "-failed"
     assert sorted(a["delivered_as"] for a in alerts_json()) == sorted(str(p) for p in files.values())
-    failed, unreadable = (parse(files[kind].read_bytes()) for kind in ("failed.eml", "unreadable.eml"))
+    failed, unreadable = (parse(files[kind].read_bytes()) for kind in ("校验未通过.eml", "无法读取.eml"))
     assert addresses(failed, "To") == (SEED_ADDRESS, *OPERATORS)
     assert SEED_FILE in str(failed["Subject"])
     assert "年初预算数：本年收入合计 1245.61 与各项收入之和 1160.21 不符" in body_of(failed, "plain")

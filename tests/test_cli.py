@@ -122,3 +122,27 @@ def test_template_writes_a_blank_workbook_that_reads_without_formula_errors(tmp_
     report = json.loads(run("validate", str(tmp_path / "2024.xlsx"), "--json")[1])
     assert report["fiscal_year"] == 2024
     assert not [f for f in report["findings"] if f["rule"] == "format/formula"]
+
+
+COMMANDS = [[], ["validate"], ["run"], ["submissions"], ["show"], ["report"], ["alerts"], ["alerts", "retry"],
+            ["bureaus", "import"], ["template"], ["serve"], ["server"], ["server", "stop"], ["samples"]]  # fmt: skip
+
+
+def test_the_help_of_every_command_names_values_not_python_types() -> None:
+    for command in COMMANDS:
+        code, out = run(*command, "--help")
+        assert code == 0, (command, out)
+        options = out.split("Options:")[1]
+        for tag in ("<bool>", "<int>", "<str>", "<path>", "<float>"):
+            assert tag not in options, (command, out)
+    assert "--year YEAR" in run("submissions", "--help")[1]
+    assert "--inbox DIR" in run("run", "--help")[1]
+
+
+def test_empty_lists_say_that_there_is_nothing_rather_than_print_bare_headers(data_dir: Path) -> None:
+    assert run("submissions")[1].strip() == "没有已入库的报表"
+    assert run("submissions", "--year", "2023", "--bureau", "430981-013")[1].strip() == (
+        "没有已入库的报表（2023 年度，单位 430981-013）"
+    )
+    assert run("alerts")[1].strip() == "发件箱是空的"
+    assert run("alerts", "--pending")[1].strip() == "没有待发送的提醒"

@@ -400,6 +400,24 @@ def test_budgetflow_run_prints_each_bureau_and_the_seed_finding_of_a_flow_run_on
 
 
 @on_harness
+@pytest.mark.usefixtures("cli_environment")
+def test_a_second_run_of_the_same_files_names_the_bureaus_and_counts_the_statuses_its_rows_show(
+    sample_inbox: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    cli("run", "--inbox", str(fill_inbox(sample_inbox, tmp_path / "first")))
+
+    code, out = cli("run", "--inbox", str(fill_inbox(sample_inbox, tmp_path / "again")))
+    _, empty = cli("run", "--inbox", str(tmp_path / "first"))  # emptied by the first run
+
+    assert code == 0, out
+    seed_line = next(line for line in out.splitlines() if SEED_FILE in line)
+    assert "科学技术和工业信息化局" in seed_line and SEED in seed_line and "重复" in seed_line
+    # the duplicates keep the statuses of what was loaded before, and the counts say the same as the rows
+    assert "收件箱 6 个文件；入库 0，重复 6；通过 2，有警告 1，未通过 2，无法读取 1" in out
+    assert "收件箱里没有新文件" in empty and "单位编码" not in empty  # said, not an empty table
+
+
+@on_harness
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.usefixtures("cli_environment")
 def test_budgetflow_run_says_plainly_that_the_database_is_down_and_exits_1(
