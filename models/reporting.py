@@ -17,7 +17,16 @@ from sqlmodel import Session, col
 
 from alerts.mail import valid_address
 from models.database import session_scope
-from models.tables import Bureau, Deadline, SelfEvaluation, Submission, SummaryLine, ThreePublicLine, utcnow
+from models.tables import (
+    Bureau,
+    Deadline,
+    FindingRecord,
+    SelfEvaluation,
+    Submission,
+    SummaryLine,
+    ThreePublicLine,
+    utcnow,
+)
 from reports.period import BureauLine, PeriodReport
 
 
@@ -164,6 +173,15 @@ def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
                 select(SelfEvaluation).join(current_ids, current_ids.c.id == col(SelfEvaluation.submission_id))
             ).scalars()
         }
+        # the grade rule's finding gives the grade the total calls for, where the stated one is not it
+        grade_findings: dict[int, str | None] = {
+            submission_id: expected
+            for submission_id, expected in session.execute(
+                select(col(FindingRecord.submission_id), col(FindingRecord.expected))
+                .join(current_ids, current_ids.c.id == col(FindingRecord.submission_id))
+                .where(col(FindingRecord.rule).startswith("grade/"))
+            ).all()
+        }
         bureaus = session.execute(
             select(Bureau).where(col(Bureau.registered).is_(True) | col(Bureau.code).in_(list(current)))
         ).scalars()
@@ -189,6 +207,8 @@ def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
                     three_public_actual=three.get(("total", "actual")),
                     self_total=evaluation.total if evaluation else None,
                     grade=evaluation.grade if evaluation else None,
+                    grade_by_total=grade_findings.get(submission.id)
+                    or (evaluation.grade if evaluation and evaluation.total is not None else None),
                     errors=submission.error_count,
                     warnings=submission.warning_count,
                     submitted_at=submission.received_at,

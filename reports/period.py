@@ -19,8 +19,10 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
+from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet.worksheet import Worksheet
 
 from checks.findings import STATUS_TEXT
 from reports.annotate import write_text
@@ -45,10 +47,11 @@ class BureauLine:
     three_public_budget: Decimal | None = None
     three_public_actual: Decimal | None = None
     self_total: Decimal | None = None
-    grade: str | None = None
+    grade: str | None = None  # as the bureau stated it
     errors: int = 0
     warnings: int = 0
     submitted_at: dt.datetime | None = None  # when the current version was received (UTC)
+    grade_by_total: str | None = None  # as the template's bounds give it for the total (the grade rule's)
 
     @property
     def execution_rate(self) -> Decimal | None:
@@ -102,8 +105,14 @@ class PeriodReport:
 
 HEADERS = [
     "单位编码", "单位名称", "状态", "版本", "收入合计", "支出合计", "全年预算数", "执行率(%)",
-    "三公预算数", "三公决算数", "三公使用率(%)", "自评总分", "自评等级", "错误", "警告",
+    "三公预算数", "三公决算数", "三公使用率(%)", "自评总分", "自评等级", "按总分等级", "错误", "警告",
 ]  # fmt: skip
+AMOUNT_COLUMNS = (5, 6, 7, 9, 10, 12)  # 万元, and the score
+RATE_COLUMNS = (8, 11)  # percent: two decimals throughout, so that 100.00 stands beside 99.12
+WIDTHS = (14, 30, 10, 6, 14, 14, 14, 10, 12, 12, 12, 10, 10, 10, 6, 6)
+# The bold of the headers and the totals is the workbook's own font made bold (a bare Font(bold=True) names no
+# font, and spreadsheet programs draw it in another one than the rows).
+BOLD = Font(name=DEFAULT_FONT.name, sz=DEFAULT_FONT.sz, family=DEFAULT_FONT.family, scheme=DEFAULT_FONT.scheme, b=True)
 
 
 def _status_text(line: BureauLine) -> str:
@@ -118,7 +127,7 @@ def _row(line: BureauLine) -> list[object]:
         line.code, line.name, _status_text(line), line.version, number(line.income_total),
         number(line.expense_total), number(line.budget_total), number(line.execution_rate),
         number(line.three_public_budget), number(line.three_public_actual), number(line.three_public_use),
-        number(line.self_total), line.grade, line.errors, line.warnings,
+        number(line.self_total), line.grade, line.grade_by_total, line.errors, line.warnings,
     ]  # fmt: skip
 
 
@@ -138,19 +147,16 @@ def write_workbook(report: PeriodReport, target: Path) -> Path:
     """The period workbook, streamed row by row (a province's thousands of bureaus never sit in memory)."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet("汇总")
-    for col, width in enumerate((14, 30, 10, 6, 14, 14, 14, 10, 12, 12, 12, 10, 8, 6, 6), start=1):
-        sheet.column_dimensions[get_column_letter(col)].width = width
+    _widths(sheet, WIDTHS)
     deadline = f"截止日期 {report.deadline:%Y-%m-%d}；" if report.deadline else ""
     sheet.append(_cells(sheet, [f"{report.fiscal_year} 年度部门报送汇总"], font=Font(bold=True, size=14)))
     sheet.append(_cells(sheet, [f"{deadline}生成于 {report.generated_at:%Y-%m-%d %H:%M}"]))
     sheet.append([])
-    sheet.append(_cells(sheet, list(HEADERS), font=Font(bold=True)))
+    sheet.append(_cells(sheet, list(HEADERS), font=BOLD))
     for line in report.lines:
-        row = _cells(sheet, _row(line))
+        row = _number_formats(_cells(sheet, _row(line)))
         if line.needs_attention:
             row[2].fill = MISSING_FILL if line.status is None else FAILED_FILL
-        for col in (5, 6, 7, 9, 10, 12):
-            row[col - 1].number_format = "#,##0.00"
         sheet.append(row)
     total_row = 5 + len(report.lines)
     totals: list[object] = ["", "全县合计", "", ""] + [
@@ -162,31 +168,56 @@ def write_workbook(report: PeriodReport, target: Path) -> Path:
         float(report.total("three_public_actual")),
         None if report.county_three_public_use is None else float(report.county_three_public_use),
     ]
-    sheet.append(_cells(sheet, totals, font=Font(bold=True)))
-
-    if report.lines:
-        first, last = 5, total_row - 1
-        names = Reference(sheet, min_col=2, min_row=first, max_row=last)
-        rate_chart = BarChart()
-        rate_chart.title = "各单位预算执行率(%)"
-        rate_chart.add_data(Reference(sheet, min_col=8, min_row=4, max_row=last), titles_from_data=True)
-        rate_chart.set_categories(names)
-        rate_chart.height, rate_chart.width = 8, 18
-        sheet.add_chart(rate_chart, f"B{total_row + 3}")
-        use_chart = BarChart()
-        use_chart.title = "三公经费预算与决算（万元）"
-        use_chart.add_data(Reference(sheet, min_col=9, max_col=10, min_row=4, max_row=last), titles_from_data=True)
-        use_chart.set_categories(names)
-        use_chart.height, use_chart.width = 8, 18
-        sheet.add_chart(use_chart, f"J{total_row + 3}")
+    sheet.append(_number_formats(_cells(sheet, totals, font=BOLD)))
 
     attention = book.create_sheet("需关注")
-    attention.append(_cells(attention, ["单位编码", "单位名称", "情况", "错误", "警告"], font=Font(bold=True)))
+    _widths(attention, (14, 30, 12, 6, 6))
+    attention.append(_cells(attention, ["单位编码", "单位名称", "情况", "错误", "警告"], font=BOLD))
     for line in report.attention:
         attention.append(_cells(attention, [line.code, line.name, _status_text(line), line.errors, line.warnings]))
+    _charts(book, report, anchor_row=total_row + 3, sheet=sheet)
     target.parent.mkdir(parents=True, exist_ok=True)
     book.save(target)
     return target
+
+
+def _widths(sheet: Worksheet, widths: tuple[int, ...]) -> None:
+    for col, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(col)].width = width
+
+
+def _number_formats(row: list[Cell]) -> list[Cell]:
+    for columns, number_format in ((AMOUNT_COLUMNS, "#,##0.00"), (RATE_COLUMNS, "0.00")):
+        for col in columns:
+            if col <= len(row):  # the totals row stops before the score
+                row[col - 1].number_format = number_format
+    return row
+
+
+def _charts(book: Workbook, report: PeriodReport, anchor_row: int, sheet: Worksheet) -> None:
+    """The two charts, drawn from a sheet of their own that holds the bureaus that submitted: a bureau that
+    has not is no empty bar (it is in 需关注). With none yet, the charts are there, empty."""
+    submitted = [line for line in report.lines if line.status is not None]
+    data = book.create_sheet("图表数据")
+    _widths(data, (30, 12, 12, 12))
+    data.append(_cells(data, ["单位名称", "执行率(%)", "三公预算数", "三公决算数"], font=BOLD))
+    for line in submitted:
+        values = [line.execution_rate, line.three_public_budget, line.three_public_actual]
+        data.append(_cells(data, [line.name, *(None if v is None else float(v) for v in values)]))
+    last = max(2, 1 + len(submitted))
+    names = Reference(data, min_col=1, min_row=2, max_row=last)
+    rate_chart = BarChart()
+    rate_chart.title = "各单位预算执行率(%)"
+    rate_chart.add_data(Reference(data, min_col=2, min_row=1, max_row=last), titles_from_data=True)
+    rate_chart.set_categories(names)
+    rate_chart.height, rate_chart.width = 8, 18
+    sheet.add_chart(rate_chart, f"B{anchor_row}")
+    use_chart = BarChart()
+    use_chart.title = "三公经费预算与决算（万元）"
+    use_chart.add_data(Reference(data, min_col=3, max_col=4, min_row=1, max_row=last), titles_from_data=True)
+    use_chart.set_categories(names)
+    use_chart.height, use_chart.width = 8, 18
+    sheet.add_chart(use_chart, f"J{anchor_row}")
 
 
 @dataclass(frozen=True, slots=True)

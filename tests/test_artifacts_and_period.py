@@ -407,6 +407,8 @@ def test_the_period_report_flow_writes_xlsx_and_html_and_lists_bureaus_missing_o
     assert set(summary) == set(registered_bureaus())
     assert summary[SEED][2:4] == ("通过", 2)
     assert summary[FAILING][2] == "未通过"
+    assert summary[FAILING][11:14] == (85, "优", "良")  # stated 优, and what its total of 85 calls for
+    assert summary[SEED][12:14] == ("优", "优")
     assert summary[MISSING][2:4] == ("未报送", None)
     # needing attention: the bureau whose current version failed, the one that never submits, and the one whose
     # only file could not be read (it names no bureau) — not the seed, whose failed version 1 was superseded

@@ -654,6 +654,53 @@ def test_the_period_workbook_has_a_row_per_bureau_a_county_total_row_and_two_cha
     assert sorted(len(chart.series) for chart in charts) == [1, 2]  # execution rate; 三公 budget and actual
 
 
+def test_the_period_workbook_reads_as_one_table_totals_and_rates_formatted_and_charts_without_missing_bureaus(
+    tmp_path: Path,
+) -> None:
+    report = county()
+
+    book = openpyxl.load_workbook(write_period_workbook(report, tmp_path / "period.xlsx"))
+
+    summary = sheet_of(book, "汇总")
+    col = columns(summary)
+    total, education = 5 + len(report.lines), 6
+    row_font, total_font = summary.cell(education, col["收入合计"]).font, summary.cell(total, col["收入合计"]).font
+    assert total_font.b and (total_font.name, total_font.sz) == (row_font.name, row_font.sz)  # bold, same font
+    for line_row in (education, total):
+        assert summary.cell(line_row, col["收入合计"]).number_format == "#,##0.00"
+        for rate in ("执行率(%)", "三公使用率(%)"):  # 100.00 beside 99.12, not 100
+            assert summary.cell(line_row, col[rate]).number_format == "0.00"
+    attention = sheet_of(book, "需关注")
+    assert attention.column_dimensions["B"].width >= 20 and attention.column_dimensions["C"].width >= 8
+    # the charts draw the bureaus that submitted, not empty bars for the one that has not
+    data = sheet_of(book, "图表数据")
+    charted = [row[0].value for row in data.iter_rows(min_row=2)]
+    assert "沅江市交通运输局" not in charted
+    assert charted == [line.name for line in report.lines if line.status is not None]
+    for chart in summary._charts:  # type: ignore[attr-defined]
+        for series in chart.series:
+            assert "图表数据" in series.val.numRef.f and "汇总" not in series.val.numRef.f
+
+
+def test_the_period_reports_show_the_stated_grade_and_the_grade_the_total_calls_for(tmp_path: Path) -> None:
+    report = PeriodReport(
+        2023,
+        [
+            BureauLine("a", "甲局", "failed", self_total=D("85"), grade="优", grade_by_total="良"),
+            BureauLine("b", "乙局", "passed", self_total=D("95"), grade="优", grade_by_total="优"),
+        ],
+    )
+
+    book = openpyxl.load_workbook(write_period_workbook(report, tmp_path / "period.xlsx"))
+    page = html_page(report)
+
+    summary = sheet_of(book, "汇总")
+    col = columns(summary)
+    assert [summary.cell(5, col[h]).value for h in ("自评总分", "自评等级", "按总分等级")] == [85, "优", "良"]
+    assert "<th>自评等级</th><th>按总分等级</th>" in page
+    assert "<td>优</td><td>良</td>" in page
+
+
 def test_the_attention_sheet_lists_the_bureaus_not_submitted_or_failed(tmp_path: Path) -> None:
     report = county()
 
