@@ -63,6 +63,12 @@ class BureauLine:
         return _percent(self.three_public_actual, self.three_public_budget)
 
     @property
+    def has_figures(self) -> bool:
+        """Whether the current version gave any figure the charts draw (not so: not submitted, unreadable)."""
+        amounts = (self.expense_total, self.budget_total, self.three_public_budget, self.three_public_actual)
+        return any(amount is not None for amount in amounts)
+
+    @property
     def needs_attention(self) -> bool:
         return self.status in (None, "failed", "unreadable")
 
@@ -195,9 +201,10 @@ def _number_formats(row: list[Cell]) -> list[Cell]:
 
 
 def _charts(book: Workbook, report: PeriodReport, anchor_row: int, sheet: Worksheet) -> None:
-    """The two charts, drawn from a sheet of their own that holds the bureaus that submitted: a bureau that
-    has not is no empty bar (it is in 需关注). With none yet, the charts are there, empty."""
-    submitted = [line for line in report.lines if line.status is not None]
+    """The two charts, drawn from a sheet of their own that holds the bureaus with figures: one that has not
+    submitted, or whose file could not be read, is no empty bar (it is in 需关注). With none yet, the charts
+    are there, empty."""
+    submitted = [line for line in report.lines if line.has_figures]
     data = book.create_sheet("图表数据")
     _widths(data, (30, 12, 12, 12))
     data.append(_cells(data, ["单位名称", "执行率(%)", "三公预算数", "三公决算数"], font=BOLD))
@@ -236,19 +243,31 @@ def _bars(report: PeriodReport) -> tuple[list[Bar], list[tuple[str, float, float
     three_public = [
         (line.name, float(line.three_public_budget or 0), float(line.three_public_actual or 0))
         for line in report.lines
-        if line.status is not None
+        if line.has_figures
     ]
     return rates, three_public
 
 
+def rate_axis(rates: list[Bar]) -> tuple[float, float]:
+    """Where the execution-rate bars start and end, in percent. From 0 when a rate is low; else from a round
+    10 below the lowest (rates of 97–100 % drawn from 0 look all alike), at most 100 or the highest rate."""
+    values = [bar.value for bar in rates]
+    high = max([100.0, *values])
+    low = min(values, default=0.0)
+    start = 0.0 if low < 50 else float(int((low - 5) // 10 * 10))
+    return start, high
+
+
 def html_page(report: PeriodReport) -> str:
     rates, three_public = _bars(report)
+    rate_start, rate_end = rate_axis(rates)
     return render(
         "period.html.j2",
         report=report,
         lines=[(line, _status_text(line)) for line in report.lines],
         rates=rates,
-        rate_max=max([100.0, *(b.value for b in rates)]),
+        rate_start=rate_start,
+        rate_end=rate_end,
         three_public=three_public,
         three_public_max=max([1.0, *(max(b, a) for _, b, a in three_public)]),
         generated_at=f"{report.generated_at:%Y-%m-%d %H:%M}",
