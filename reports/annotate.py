@@ -19,6 +19,7 @@ from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.properties import PageSetupProperties
 
 from checks.findings import Finding, Severity
 from reports.annotate_parts import UnsupportedWorkbook, write_annotated_parts
@@ -29,6 +30,7 @@ from reports.annotation import (
     ERROR_RGB,
     MAX_CELLS_PER_RANGE,
     NO_FINDINGS_TEXT,
+    PAPER_A4,
     RESULT_HEADERS,
     RESULT_SHEET,
     RESULT_WIDTHS,
@@ -99,6 +101,10 @@ def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str, 
         write_text(sheet.cell(4, 1), NO_FINDINGS_TEXT)
     for letter, width in zip("ABCDEFGH", RESULT_WIDTHS, strict=True):
         sheet.column_dimensions[letter].width = width
+    # printed, the findings fit the width of an A4 page across, and run on over as many pages as they need
+    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    sheet.page_setup.paperSize, sheet.page_setup.orientation = PAPER_A4, "landscape"
+    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
     for other in book.worksheets:  # a sheet left selected would open grouped with this one in Excel
         other.sheet_view.tabSelected = False
     sheet.sheet_view.tabSelected = True

@@ -42,6 +42,7 @@ from reports.annotation import (
     COMMENT_WIDTH,
     ERROR_RGB,
     NO_FINDINGS_TEXT,
+    PAPER_A4,
     RESULT_HEADERS,
     RESULT_WIDTHS,
     WARNING_RGB,
@@ -466,9 +467,11 @@ def _result_sheet(lines: Sequence[ResultLine], title: str, styles: _Styles, fill
     hyperlinks = f"<hyperlinks>{''.join(links)}</hyperlinks>" if links else ""
     return (
         f'{XML_DECLARATION}<worksheet xmlns="{MAIN}" xmlns:r="{OFFICE_REL}">'
+        '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'  # printed: an A4 page across, as in annotate.py
         '<sheetViews><sheetView tabSelected="1" workbookViewId="0"/></sheetViews>'
         f'<sheetFormatPr defaultRowHeight="15"/><cols>{columns}</cols><sheetData>{"".join(rows)}</sheetData>'
         f'{hyperlinks}<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/>'
+        f'<pageSetup paperSize="{PAPER_A4}" orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
         "</worksheet>"
     ).encode()
 

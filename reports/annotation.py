@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
 from openpyxl.utils.cell import column_index_from_string as column_index
 from openpyxl.utils.cell import coordinate_from_string, get_column_letter, range_boundaries
@@ -20,6 +21,7 @@ from checks.findings import Finding, Severity
 RESULT_SHEET = "校验结果"
 RESULT_HEADERS = ("序号", "级别", "规则", "工作表", "单元格", "说明", "应为", "实际")
 RESULT_WIDTHS = (6, 6, 24, 14, 16, 70, 14, 14)
+PAPER_A4 = 9  # the OOXML paperSize of A4
 NO_FINDINGS_TEXT = "未发现问题。"
 ERROR_RGB = "FFF4B6B6"
 WARNING_RGB = "FFFFD966"
@@ -30,7 +32,17 @@ COMMENT_AUTHOR = "budgetflow"
 COMMENT_WIDTH, COMMENT_HEIGHT = 320, 160
 
 Bounds = tuple[int, int, int, int]  # min_col, min_row, max_col, max_row of a merged range
-Notes = dict[str, list[Finding]]  # marked cell → the findings that name it
+
+
+class NamedBy(NamedTuple):
+    """A finding that names a cell, and whether that cell is the one to change (the finding's first), not one
+    that only takes part in the check (a rate's numerator, an addend of a sum)."""
+
+    finding: Finding
+    to_fix: bool
+
+
+Notes = dict[str, list[NamedBy]]  # marked cell → the findings that name it
 
 
 def cells_of(reference: str) -> list[str]:
@@ -65,24 +77,30 @@ def cell_notes(findings: Sequence[Finding], merged_by_sheet: Mapping[str, Sequen
         if finding.sheet is None or finding.sheet not in merged_by_sheet:
             continue
         merged = merged_by_sheet[finding.sheet]
+        to_fix = {_marked_coordinate(c, merged) for c in cells_of(finding.cells[0])} if finding.cells else set()
         for reference in finding.cells:
             for coordinate in cells_of(reference):
-                named_by = notes[finding.sheet][_marked_coordinate(coordinate, merged)]
-                if finding not in named_by:  # one note per cell: a merged range's cells all come to its top-left
-                    named_by.append(finding)
+                marked = _marked_coordinate(coordinate, merged)
+                named_by = notes[finding.sheet][marked]
+                # one note per cell: a merged range's cells all come to its top-left
+                if all(note.finding is not finding for note in named_by):
+                    named_by.append(NamedBy(finding, marked in to_fix))
     return {sheet: dict(cells) for sheet, cells in notes.items()}
 
 
-def is_error(named_by: Sequence[Finding]) -> bool:
-    return any(f.severity is Severity.ERROR for f in named_by)
+def is_error(named_by: Sequence[NamedBy]) -> bool:
+    return any(note.finding.severity is Severity.ERROR for note in named_by)
 
 
-def comment_text(named_by: Sequence[Finding]) -> str:
-    """The comment of a marked cell: every finding that names it, with its rule and expected value."""
+def comment_text(named_by: Sequence[NamedBy]) -> str:
+    """The comment of a marked cell: every finding that names it, with its rule; on the cell to change, the
+    expected value, and on a cell that only takes part in the check, which cell that is."""
     parts = []
-    for finding in named_by:
+    for finding, to_fix in named_by:
         lines = [f"[{SEVERITY_TEXT[finding.severity]}] {finding.rule}", finding.message]
-        if finding.expected is not None:
+        if not to_fix:
+            lines.append(f"此单元格参与该项校验；应核对修改的是 {finding.cells[0]}")
+        elif finding.expected is not None:
             lines.append(f"应为：{finding.expected}")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)[:MAX_COMMENT_CHARS]

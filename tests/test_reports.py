@@ -172,6 +172,34 @@ def test_cells_named_only_by_warnings_are_filled_amber_and_cells_named_by_an_err
     assert RED != AMBER
 
 
+def test_only_the_cell_to_fix_is_told_what_it_should_be_and_the_cells_it_is_checked_with_say_so(
+    tmp_path: Path,
+) -> None:
+    path = write_workbook(errors_figures(), tmp_path / "errors.xlsx")
+    report = check_one(path)
+    [rate] = [f for f in report.findings if f.rule == "rate/indicator"]
+    assert (rate.cells, rate.expected) == (("F6", "K6", "L6"), "97.5")  # F6 = K6 ÷ L6: 79 ÷ 81
+
+    indicators = sheet_of(annotated(path, report.findings), "绩效指标")
+
+    assert indicators["F6"].comment is not None and "应为：97.5" in indicators["F6"].comment.text
+    for contributing in ("K6", "L6"):
+        comment = indicators[contributing].comment
+        assert comment is not None and colour(indicators[contributing]) is not None  # still marked
+        assert "应为：" not in comment.text, comment.text  # (the message itself may say "应为 97.5%")
+        assert "此单元格参与该项校验；应核对修改的是 F6" in comment.text
+
+
+def test_the_result_sheet_prints_an_a4_page_wide(tmp_path: Path) -> None:
+    path = write_workbook(errors_figures(), tmp_path / "errors.xlsx")
+
+    summary = sheet_of(annotated(path, check_one(path).findings), RESULT_SHEET)
+
+    assert summary.sheet_properties.pageSetUpPr is not None and summary.sheet_properties.pageSetUpPr.fitToPage
+    setup = summary.page_setup
+    assert (setup.fitToWidth, setup.fitToHeight, setup.orientation, str(setup.paperSize)) == (1, 0, "landscape", "9")
+
+
 def test_the_first_sheet_lists_every_finding_with_a_working_link_to_its_cell(tmp_path: Path) -> None:
     path = write_workbook(errors_figures(), tmp_path / "errors.xlsx")
     report = check_one(path)
