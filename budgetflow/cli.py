@@ -214,6 +214,7 @@ def run(
         raise typer.Exit(2)
     settings = _settings()
     ui_url = _use_prefect(settings)
+    from budgetflow.prefect_env import command_line_flow_runs
     from flows.intake import intake
     from intake import progress as run_progress
 
@@ -231,7 +232,7 @@ def run(
 
     run_progress.attach(show)
     try:
-        with bar:
+        with bar, command_line_flow_runs():
             summary = intake(inbox=str(inbox) if inbox else None, batch_size=batch_size)
     except Exception as exc:  # the flow run has failed (and Prefect recorded why); say it plainly
         console.print(Text(f"入库运行失败：{exc}", style="red"))
@@ -414,10 +415,12 @@ def report(
     """Write the county's period report for a fiscal year (xlsx and HTML, with charts)."""
     settings = _settings()
     _use_prefect(settings)
+    from budgetflow.prefect_env import command_line_flow_runs
     from flows.period_report import period_report
 
     try:
-        paths = period_report(year, out_dir=str(out) if out else None)
+        with command_line_flow_runs():
+            paths = period_report(year, out_dir=str(out) if out else None)
     except Exception as exc:
         make_console().print(Text(f"汇总报告生成失败：{exc}", style="red"))
         raise typer.Exit(1) from exc
@@ -481,9 +484,11 @@ def alerts_retry() -> None:
     """Send every pending alert now, without waiting for its next scheduled attempt."""
     settings = _settings(announce=False)
     _use_prefect(settings)
+    from budgetflow.prefect_env import command_line_flow_runs
     from flows.notify import notify
 
-    _, result = notify(reminders=False, retry_now=True)
+    with command_line_flow_runs():
+        _, result = notify(reminders=False, retry_now=True)
     typer.echo(f"已发出 {result.sent}，失败 {result.failed}，仍待发送 {result.pending}")
     raise typer.Exit(1 if result.failed else 0)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from budgetflow import local_server
@@ -34,3 +36,20 @@ def configure_prefect(settings: Settings, *, quiet: bool = True, local: bool = T
 def prefect_home(settings: Settings) -> Path:
     """Where Prefect keeps its state, and the data folder's own server its own: PREFECT_HOME when it is set."""
     return Path(os.environ.get("PREFECT_HOME") or settings.data_dir / "prefect").expanduser().resolve()
+
+
+@contextmanager
+def command_line_flow_runs() -> Iterator[None]:
+    """Flow runs started by a command, in this process: without heartbeats, unless the operator set them.
+
+    Heartbeats tell a server that a worker's flow run is still alive. A command reports its own run's end,
+    and each heartbeat thread, which sleeps in whole seconds, held every flow run up to a second more at its
+    end: two of the six samples' eight seconds (the intake and its period report). Import Prefect only here.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"} & set(os.environ):
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

@@ -14,8 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from checks.findings import Severity
+from checks.findings import Finding, Severity
 from checks.labels import normalise_label
+from checks.messages import render
 
 DEFAULT_TEMPLATE = "spec-v1"
 
@@ -149,6 +150,12 @@ def load_template(source: str | Path = DEFAULT_TEMPLATE) -> Template:
         bundled = yaml.safe_load(_bundled_text(DEFAULT_TEMPLATE))["reading"]
         document["reading"] = {**bundled, **(document.get("reading") or {})}
     return Template.model_validate(document)
+
+
+def unreadable_finding(reason: str, template: Template) -> Finding:
+    """The one finding of a file that could not be read or checked, in the template's words."""
+    spec = template.reading["format/unreadable"]
+    return Finding(rule="format/unreadable", severity=spec.severity, message=render(spec.message, reason=reason))
 
 
 @cache

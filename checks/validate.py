@@ -9,11 +9,10 @@ from typing import Any
 import pandera.pandas as pa
 
 from checks.findings import FileReport, Finding
-from checks.messages import render
 from checks.records import Submission
 from checks.rules import Rule, build_rules
 from checks.tables import MODELS, Batch, build_batch
-from checks.template import Template, default_template
+from checks.template import Template, default_template, unreadable_finding
 
 
 class SchemaDefect(Exception):
@@ -47,11 +46,6 @@ def _failures(schema: pa.DataFrameSchema, batch: Batch, table_key: str) -> list[
         cases = errors.failure_cases
         return list(dict.fromkeys(zip(cases["check"], cases["index"], strict=True)))
     return []
-
-
-def unreadable_finding(reason: str, template: Template) -> Finding:
-    spec = template.reading["format/unreadable"]
-    return Finding(rule="format/unreadable", severity=spec.severity, message=render(spec.message, reason=reason))
 
 
 def validate_batch(submissions: list[Submission], template: Template | None = None) -> list[FileReport]:

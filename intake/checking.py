@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 from budgetflow.settings import ReaderLimits
 from checks.findings import FileReport
 from checks.records import Submission
-from checks.template import Template
-from checks.validate import unreadable_finding, validate_batch
+from checks.template import Template, unreadable_finding
 from intake.isolation import CHECKING, FileTookTooLong, IsolatedPool, WorkerLost, beat, file_limits, inline_map
 from workbooks.reader import read_submission, sha256_of
 
@@ -106,6 +105,10 @@ def _read(job: CheckJob, template: Template, limits: ReaderLimits) -> tuple[Subm
 
 def _checked(submissions: list[Submission], template: Template) -> list[tuple[FileReport, str | None]]:
     """Every submission's report: the batch checked at once, or, when that fails, one at a time."""
+    # imported when there is something to check: pandas and pandera take half a second, which a run that
+    # finds nothing new need not wait for
+    from checks.validate import validate_batch
+
     try:
         return [(report, None) for report in validate_batch(submissions, template)]
     except Exception:

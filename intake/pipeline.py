@@ -16,8 +16,7 @@ from alerts.outbox import DeliveryResult, submission_alerts
 from budgetflow.settings import ReaderLimits, Settings
 from checks.findings import FileReport
 from checks.records import Submission as ReadSubmission
-from checks.template import Template, load_template
-from checks.validate import unreadable_finding
+from checks.template import Template, load_template, unreadable_finding
 from intake import progress
 from intake.archive import SkippedEntry, archive_files, archive_path_for, discover, remove_from_inbox
 from intake.checking import CheckJob, check_files
