@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from alerts.mail import valid_address
+from checks.attribution import bureau_of_file, year_of_file
 from models.database import session_scope
 from models.tables import (
     Bureau,
@@ -182,14 +183,29 @@ def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
                 .where(col(FindingRecord.rule).startswith("grade/"))
             ).all()
         }
-        bureaus = session.execute(
-            select(Bureau).where(col(Bureau.registered).is_(True) | col(Bureau.code).in_(list(current)))
-        ).scalars()
+        bureaus = sorted(
+            session.execute(
+                select(Bureau).where(col(Bureau.registered).is_(True) | col(Bureau.code).in_(list(current)))
+            ).scalars(),
+            key=lambda b: b.code,
+        )
+        unreadable = _unreadable_files_of(session, [b for b in bureaus if b.code not in current], fiscal_year)
         lines = []
-        for bureau in sorted(bureaus, key=lambda b: b.code):
+        for bureau in bureaus:
             submission = current.get(bureau.code)
             if submission is None or submission.id is None:
-                lines.append(BureauLine(bureau.code, bureau.name))
+                found = unreadable.get(bureau.code)
+                lines.append(
+                    BureauLine(bureau.code, bureau.name)
+                    if found is None
+                    else BureauLine(
+                        bureau.code,
+                        bureau.name,
+                        status=found.status,
+                        errors=found.error_count,
+                        submitted_at=found.received_at,
+                    )
+                )
                 continue
             summary = summaries.get(submission.id, {})
             three = three_public.get(submission.id, {})
@@ -215,6 +231,29 @@ def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
                 )
             )
     return PeriodReport(fiscal_year, lines, deadline_of(engine, fiscal_year))
+
+
+def _unreadable_files_of(session: Session, bureaus: list[Bureau], fiscal_year: int) -> dict[str, Submission]:
+    """Bureau code → the latest file that could not be read and whose name says it is that bureau's for the year
+    (its name's year, or none and received in the year after it, when that year is filed)."""
+    if not bureaus:
+        return {}
+    files = session.execute(
+        select(Submission)
+        .where(col(Submission.status) == "unreadable", col(Submission.bureau_code).is_(None))
+        .where(col(Submission.received_at) >= dt.datetime(fiscal_year, 1, 1, tzinfo=dt.UTC))
+        .order_by(col(Submission.received_at))
+    ).scalars()
+    named = [(b.code, b.name) for b in bureaus]
+    found: dict[str, Submission] = {}
+    for submission in files:
+        year = year_of_file(submission.file_name)
+        if year != fiscal_year and (year is not None or submission.received_at.year != fiscal_year + 1):
+            continue
+        code = bureau_of_file(submission.file_name, named)
+        if code is not None:
+            found[code] = submission  # the latest wins
+    return found
 
 
 def bureau_names(engine: Engine, codes: list[str]) -> dict[str, str]:

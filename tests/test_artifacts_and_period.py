@@ -411,12 +411,14 @@ def test_the_period_report_flow_writes_xlsx_and_html_and_lists_bureaus_missing_o
     assert summary[SEED][12:14] == ("优", "优")
     assert summary[MISSING][2:4] == ("未报送", None)
     # needing attention: the bureau whose current version failed, the one that never submits, and the one whose
-    # only file could not be read (it names no bureau) — not the seed, whose failed version 1 was superseded
+    # only file could not be read — its cover unknown, its name (2023-水利局.xlsx) says whose it is: 无法读取, not
+    # 未报送 — and not the seed, whose failed version 1 was superseded
     attention = {row[0]: row[2] for row in sheet_rows(workbook, "需关注", first_row=2)}
-    assert attention == {FAILING: "未通过", "430981-060": "未报送", MISSING: "未报送"}
+    assert attention == {FAILING: "未通过", "430981-060": "无法读取", MISSING: "未报送"}
     html = page.read_text(encoding="utf-8")
     assert "报送截止日期：2024-03-31" in html
     assert f"{MISSING} 沅江市民政局：未报送" in html
+    assert "430981-060 沅江市水利局：无法读取" in html
     assert f"{FAILING} 沅江市农业农村局：未通过（错误 9）" in html
     assert f"{SEED} 沅江市科学技术和工业信息化局：" not in html
 
