@@ -6,7 +6,7 @@ import os
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from alerts.outbox import DeliveryResult, submission_alerts
 from budgetflow.settings import ReaderLimits, Settings
+from checks.attribution import bureau_of_file, year_of_file
 from checks.findings import FileReport
 from checks.records import Submission as ReadSubmission
 from checks.template import Template, load_template, unreadable_finding
@@ -21,7 +22,7 @@ from intake import progress
 from intake.archive import SkippedEntry, archive_files, archive_path_for, discover, remove_from_inbox
 from intake.checking import CheckJob, check_files
 from intake.isolation import FileTookTooLong, IsolatedPool, WorkerLost, beat, file_limits
-from models.reporting import submissions_by_id
+from models.reporting import registered_names, submissions_by_id
 from models.store import (
     AlertsFor,
     ClaimedReceipt,
@@ -266,9 +267,9 @@ def repair_outputs(settings: Settings, engine: Engine) -> list[Written]:
 
 def _write(settings: Settings, engine: Engine, loaded: Sequence[tuple[Submission, FileReport]]) -> list[Written]:
     directory = settings.reports_dir / "submissions"
-    jobs = [
-        OutputJob(directory, _stem(s), report, Path(s.archive_path), s.bureau_name, s.version) for s, report in loaded
-    ]
+    unknown = [s for s, _ in loaded if s.bureau_code is None]
+    registry = registered_names(engine) if unknown else []
+    jobs = [_output_job(directory, s, report, registry) for s, report in loaded]
     limits = ReaderLimits()
     if len(jobs) < PARALLEL_WRITE_MINIMUM:
         written = write_part(jobs, limits)
@@ -280,6 +281,23 @@ def _write(settings: Settings, engine: Engine, loaded: Sequence[tuple[Submission
             written = pool.map(write_part, parts, limits, lost=_page_only)
     outputs_written(engine, [s.id for (s, _), (outputs, _) in zip(loaded, written, strict=True) if s.id is not None])
     return [Written(s, outputs, problem) for (s, _), (outputs, problem) in zip(loaded, written, strict=True)]
+
+
+def _output_job(
+    directory: Path, submission: Submission, report: FileReport, registry: Sequence[tuple[str, str]]
+) -> OutputJob:
+    """What to write for a submission. A file that names no bureau (it could not be read) gets the bureau and
+    year its file name tells, if it tells (checks.attribution), said to come from the name."""
+    code = bureau_of_file(submission.file_name, registry) if submission.bureau_code is None else None
+    if code is None:
+        stem, name = _stem(submission), submission.bureau_name
+    else:
+        year = year_of_file(submission.file_name)
+        assert submission.id is not None
+        stem = output_stem(submission.id, code, year, submission.version)
+        name = f"{dict(registry)[code]}（据文件名）"
+        report = replace(report, bureau_code=code, fiscal_year=year)
+    return OutputJob(directory, stem, report, Path(submission.archive_path), name, submission.version)
 
 
 def write_part(jobs: Sequence[OutputJob], limits: ReaderLimits) -> list[tuple[SubmissionOutputs, str | None]]:

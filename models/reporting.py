@@ -256,6 +256,13 @@ def _unreadable_files_of(session: Session, bureaus: list[Bureau], fiscal_year: i
     return found
 
 
+def registered_names(engine: Engine) -> list[tuple[str, str]]:
+    """(code, name) of every bureau in the registry."""
+    with Session(engine) as session:
+        statement = select(col(Bureau.code), col(Bureau.name)).where(col(Bureau.registered).is_(True))
+        return [(code, name) for code, name in session.execute(statement).all()]
+
+
 def bureau_names(engine: Engine, codes: list[str]) -> dict[str, str]:
     """The name of each bureau code: the registry's, else the cover of its latest submission."""
     with Session(engine) as session:

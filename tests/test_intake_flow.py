@@ -507,7 +507,7 @@ def test_budgetflow_db_upgrade_creates_the_schema_in_an_empty_database(data_dir:
 
 
 @pytest.mark.slow
-def test_the_demo_runs_end_to_end_with_the_console_script_and_its_own_temporary_prefect_server(
+def test_the_demo_runs_end_to_end_with_the_console_script_and_the_data_folders_own_prefect_server(
     tmp_path: Path,
 ) -> None:
     """The README's first command from the repository root — `budgetflow samples && budgetflow bureaus import
@@ -540,7 +540,7 @@ def test_the_demo_runs_end_to_end_with_the_console_script_and_its_own_temporary_
     assert "sum/income 收支总表!B10" in run.stdout
     with sqlite3.connect(data / "budgetflow.db") as connection:
         assert connection.execute("SELECT count(*) FROM submission").fetchone() == (6,)
-    assert (tmp_path / "prefect" / "prefect.db").exists()  # the temporary server kept its history there
+    assert (tmp_path / "prefect" / "prefect.db").exists()  # the data folder's own server keeps its history there (PREFECT_HOME)
     assert list((data / "inbox").iterdir()) == []
 
     # where the outputs are: printed, and there
@@ -549,6 +549,10 @@ def test_the_demo_runs_end_to_end_with_the_console_script_and_its_own_temporary_
     # only workbooks with findings are annotated: not the two that pass, nor the unreadable file
     assert len(list(submissions_dir.glob("*.xlsx"))) == 3
     assert len(list(submissions_dir.glob("*.html"))) == 6
+    # the unreadable file's page: named and titled after the bureau and year its file name gives, said so
+    [unreadable_page] = submissions_dir.glob("*_430981-060_2023_v0.html")
+    assert "<h1>沅江市水利局（据文件名） 2023 年度报送校验结果</h1>" in unreadable_page.read_text(encoding="utf-8")
+    assert not list(submissions_dir.glob("*_unknown_*"))
     for period_report in (period_dir / "2023-period-report.xlsx", period_dir / "2023-period-report.html"):
         assert f"期间汇总报告：{period_report}" in run.stdout
         assert period_report.stat().st_size > 0
