@@ -17,7 +17,7 @@ from xml.etree.ElementTree import ParseError
 import openpyxl
 from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.comments import Comment
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.properties import PageSetupProperties
 
@@ -29,6 +29,7 @@ from reports.annotation import (
     COMMENT_WIDTH,
     ERROR_RGB,
     MAX_CELLS_PER_RANGE,
+    MESSAGE_COLUMN,
     NO_FINDINGS_TEXT,
     PAPER_A4,
     RESULT_HEADERS,
@@ -40,6 +41,7 @@ from reports.annotation import (
     is_error,
     result_lines,
     result_sheet_name,
+    wrapped_height,
 )
 
 __all__ = ["ERROR_FILL", "MAX_CELLS_PER_RANGE", "RESULT_SHEET", "WARNING_FILL", "annotate_workbook", "has_macros"]
@@ -93,6 +95,10 @@ def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str, 
         for col, value in enumerate(line.values, start=1):
             write_text(sheet.cell(row, col), value)
         sheet.cell(row, 2).fill = ERROR_FILL if line.severity is Severity.ERROR else WARNING_FILL
+        sheet.cell(row, MESSAGE_COLUMN).alignment = Alignment(wrap_text=True)  # as annotate_parts
+        height = wrapped_height(str(line.values[MESSAGE_COLUMN - 1]), RESULT_WIDTHS[MESSAGE_COLUMN - 1])
+        if height:
+            sheet.row_dimensions[row].height = height
         if line.link is not None:
             link = sheet.cell(row, 5)
             link.hyperlink = Hyperlink(ref=link.coordinate, location=line.link, display=link.value)

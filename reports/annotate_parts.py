@@ -41,6 +41,7 @@ from reports.annotation import (
     COMMENT_HEIGHT,
     COMMENT_WIDTH,
     ERROR_RGB,
+    MESSAGE_COLUMN,
     NO_FINDINGS_TEXT,
     PAPER_A4,
     RESULT_HEADERS,
@@ -54,6 +55,7 @@ from reports.annotation import (
     is_error,
     result_lines,
     result_sheet_name,
+    wrapped_height,
 )
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -216,6 +218,7 @@ class _Styles:
         self.added: dict[str, list[str]] = {"fills": [], "fonts": [], "cellXfs": []}
         self._known: dict[tuple[int, int | None, int | None], int] = {}
         self._fill_ids: dict[str, int] = {}
+        self._wrapped: int | None = None
 
     def _count(self, element: str, child: str) -> int:
         block = re.search(rf"<{element}\b[^>]*>(.*?)</{element}>", self.text, re.DOTALL)
@@ -251,6 +254,16 @@ class _Styles:
             self.added["cellXfs"].append(start + rest)
             self._known[key] = len(self.formats) + len(self.added["cellXfs"]) - 1
         return self._known[key]
+
+    def wrapped(self) -> int:
+        """A cell format like the workbook's first, whose text wraps within the column."""
+        if self._wrapped is None:  # made on first use
+            first = self.formats[0]
+            start = first[: first.index(">") + 1].removesuffix("/>").removesuffix(">")
+            start = _with_attribute(start + ">", "applyAlignment", "1")
+            self.added["cellXfs"].append(f'{start}<alignment wrapText="1"/></xf>')
+            self._wrapped = len(self.formats) + len(self.added["cellXfs"]) - 1
+        return self._wrapped
 
     def saved(self) -> str:
         text = self.text
@@ -432,6 +445,7 @@ def _result_sheet(lines: Sequence[ResultLine], title: str, styles: _Styles, fill
     header_format = styles.cell_format(0, font=styles.font(bold=True))
     link_format = styles.cell_format(0, font=styles.font(link=True))
     severity_formats = {error: styles.cell_format(0, fill=fill) for error, fill in fills.items()}
+    message_format = styles.wrapped()  # a long message wraps in its column instead of running under the next
 
     def cell(column: int, row: int, value: int | str, style: int = 0) -> str:
         where = f'r="{get_column_letter(column)}{row}"' + (f' s="{style}"' if style else "")
@@ -452,13 +466,17 @@ def _result_sheet(lines: Sequence[ResultLine], title: str, styles: _Styles, fill
             style = 0
             if column == 2:
                 style = severity_formats[line.severity is Severity.ERROR]
+            elif column == MESSAGE_COLUMN:
+                style = message_format
             elif column == 5 and line.link is not None:
                 style = link_format
                 links.append(
                     f'<hyperlink ref="E{row}" location={_attribute(line.link)} display={_attribute(str(value))}/>'
                 )
             cells.append(cell(column, row, value, style))
-        rows.append(f'<row r="{row}">{"".join(cells)}</row>')
+        height = wrapped_height(str(line.values[MESSAGE_COLUMN - 1]), RESULT_WIDTHS[MESSAGE_COLUMN - 1])
+        tall = f' ht="{height:g}" customHeight="1"' if height else ""
+        rows.append(f'<row r="{row}"{tall}>{"".join(cells)}</row>')
     if not lines:
         rows.append(f'<row r="4">{cell(1, 4, NO_FINDINGS_TEXT)}</row>')
     columns = "".join(

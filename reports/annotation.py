@@ -7,6 +7,8 @@ cell. A first sheet `校验结果` lists the findings, each linked to its first 
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from checks.findings import Finding, Severity
 RESULT_SHEET = "校验结果"
 RESULT_HEADERS = ("序号", "级别", "规则", "工作表", "单元格", "说明", "应为", "实际")
 RESULT_WIDTHS = (6, 6, 24, 14, 16, 70, 14, 14)
+MESSAGE_COLUMN = RESULT_HEADERS.index("说明") + 1  # wraps: a long message would run under 应为
+LINE_HEIGHT = 15.0  # points, of one line of the default font
 PAPER_A4 = 9  # the OOXML paperSize of A4
 NO_FINDINGS_TEXT = "未发现问题。"
 ERROR_RGB = "FFF4B6B6"
@@ -104,6 +108,16 @@ def comment_text(named_by: Sequence[NamedBy]) -> str:
             lines.append(f"应为：{finding.expected}")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)[:MAX_COMMENT_CHARS]
+
+
+def wrapped_height(text: str, width: float) -> float | None:
+    """The height (points) of a row whose `text` wraps in a column `width` characters wide, when it takes more
+    than one line: spreadsheet programs do not grow a row for wrapped text by themselves on opening."""
+    # a column's width counts the default font's digits; a CJK character is about 1.6 of them (1.4 as LibreOffice
+    # draws it, wider in Excel's fonts): a row may be a little tall, never cut
+    units = sum(1.6 if unicodedata.east_asian_width(c) in "WF" else 1.0 for c in text)
+    lines = max(1, math.ceil(units / max(1.0, width - 1)))
+    return lines * LINE_HEIGHT if lines > 1 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -540,7 +540,9 @@ def test_the_demo_runs_end_to_end_with_the_console_script_and_the_data_folders_o
     assert "sum/income 收支总表!B10" in run.stdout
     with sqlite3.connect(data / "budgetflow.db") as connection:
         assert connection.execute("SELECT count(*) FROM submission").fetchone() == (6,)
-    assert (tmp_path / "prefect" / "prefect.db").exists()  # the data folder's own server keeps its history there (PREFECT_HOME)
+    assert (
+        tmp_path / "prefect" / "prefect.db"
+    ).exists()  # the data folder's own server keeps its history there (PREFECT_HOME)
     assert list((data / "inbox").iterdir()) == []
 
     # where the outputs are: printed, and there

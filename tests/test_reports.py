@@ -198,6 +198,15 @@ def test_the_result_sheet_prints_an_a4_page_wide(tmp_path: Path) -> None:
     assert summary.sheet_properties.pageSetUpPr is not None and summary.sheet_properties.pageSetUpPr.fitToPage
     setup = summary.page_setup
     assert (setup.fitToWidth, setup.fitToHeight, setup.orientation, str(setup.paperSize)) == (1, 0, "landscape", "9")
+    # a long message wraps in its column rather than running under 应为 (or being cut off by it)
+    assert [summary.cell(row, 6).alignment.wrap_text for row in range(4, summary.max_row + 1)] == [True] * (
+        summary.max_row - 3
+    )
+    assert summary["G4"].alignment.wrap_text is not True
+    # and its row is as tall as its lines: the balance message takes two in a column 70 wide
+    [balance_row] = [r for r in range(4, summary.max_row + 1) if summary.cell(r, 3).value == "balance/income-expense"]
+    assert summary.row_dimensions[balance_row].height == 30
+    assert summary.row_dimensions[4].height in (None, 15)  # one line
 
 
 def test_the_first_sheet_lists_every_finding_with_a_working_link_to_its_cell(tmp_path: Path) -> None:
@@ -700,6 +709,8 @@ def test_the_period_workbook_reads_as_one_table_totals_and_rates_formatted_and_c
             assert summary.cell(line_row, col[rate]).number_format == "0.00"
     attention = sheet_of(book, "需关注")
     assert attention.column_dimensions["B"].width >= 20 and attention.column_dimensions["C"].width >= 8
+    assert summary.sheet_properties.pageSetUpPr is not None and summary.sheet_properties.pageSetUpPr.fitToPage
+    assert (summary.page_setup.fitToWidth, summary.page_setup.orientation) == (1, "landscape")  # a page across
     # the charts draw the bureaus that submitted, not empty bars for the one that has not
     data = sheet_of(book, "图表数据")
     charted = [row[0].value for row in data.iter_rows(min_row=2)]
