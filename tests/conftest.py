@@ -97,14 +97,15 @@ def data_dir(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture(autouse=True)
 def no_local_prefect_server_left(request: pytest.FixtureRequest) -> Iterator[None]:
     """A command run here without PREFECT_API_URL starts its data folder's own Prefect server, which outlives
-    it by design: stop every one that a test's folders hold."""
+    it by design: stop every one that a test's folders, or the session's PREFECT_HOME, hold."""
     folder: Path | None = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
     yield
-    if folder is not None:
-        from budgetflow import local_server
+    from budgetflow import local_server
 
-        for state in folder.rglob("server.json"):
-            local_server.stop(state.parent)
+    homes = [state.parent for state in folder.rglob("server.json")] if folder is not None else []
+    for home in [*homes, Path(os.environ["PREFECT_HOME"])]:
+        if (home / "server.json").exists():
+            local_server.stop(home)
 
 
 @pytest.fixture(scope="session")
