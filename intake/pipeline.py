@@ -267,8 +267,7 @@ def repair_outputs(settings: Settings, engine: Engine) -> list[Written]:
 
 def _write(settings: Settings, engine: Engine, loaded: Sequence[tuple[Submission, FileReport]]) -> list[Written]:
     directory = settings.reports_dir / "submissions"
-    unknown = [s for s, _ in loaded if s.bureau_code is None]
-    registry = registered_names(engine) if unknown else []
+    registry = registered_names(engine) if any(s.bureau_code is None for s, _ in loaded) else []
     jobs = [_output_job(directory, s, report, registry) for s, report in loaded]
     limits = ReaderLimits()
     if len(jobs) < PARALLEL_WRITE_MINIMUM:

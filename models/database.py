@@ -62,7 +62,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-# The newest revision in models/migrations (tests/test_migrations.py holds it to Alembic's head): a database
+# The newest revision in models/migrations (tests/test_store.py holds it to Alembic's head): a database
 # already there is not handed to Alembic, whose import and checks cost the small commands a third of a second.
 NEWEST_REVISION = "0003"
 

@@ -20,6 +20,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.properties import PageSetupProperties
+from openpyxl.worksheet.worksheet import Worksheet
 
 from checks.findings import Finding, Severity
 from reports.annotate_parts import UnsupportedWorkbook, write_annotated_parts
@@ -41,7 +42,6 @@ from reports.annotation import (
     is_error,
     result_lines,
     result_sheet_name,
-    wrapped_height,
 )
 
 __all__ = ["ERROR_FILL", "MAX_CELLS_PER_RANGE", "RESULT_SHEET", "WARNING_FILL", "annotate_workbook", "has_macros"]
@@ -81,6 +81,13 @@ def _mark_cells(book: openpyxl.Workbook, findings: list[Finding]) -> None:
             cell.comment = Comment(comment_text(named_by), COMMENT_AUTHOR, width=COMMENT_WIDTH, height=COMMENT_HEIGHT)
 
 
+def print_one_page_across(sheet: Worksheet) -> None:
+    """Printed, the sheet is one landscape A4 page across, and runs on over as many pages as it needs."""
+    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    sheet.page_setup.paperSize, sheet.page_setup.orientation = PAPER_A4, "landscape"
+    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+
+
 def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str, note: str | None = None) -> None:
     lines = result_lines(findings, book.sheetnames)
     sheet = book.create_sheet(result_sheet_name(book.sheetnames), 0)
@@ -96,9 +103,8 @@ def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str, 
             write_text(sheet.cell(row, col), value)
         sheet.cell(row, 2).fill = ERROR_FILL if line.severity is Severity.ERROR else WARNING_FILL
         sheet.cell(row, MESSAGE_COLUMN).alignment = Alignment(wrap_text=True)  # as annotate_parts
-        height = wrapped_height(str(line.values[MESSAGE_COLUMN - 1]), RESULT_WIDTHS[MESSAGE_COLUMN - 1])
-        if height:
-            sheet.row_dimensions[row].height = height
+        if line.height:
+            sheet.row_dimensions[row].height = line.height
         if line.link is not None:
             link = sheet.cell(row, 5)
             link.hyperlink = Hyperlink(ref=link.coordinate, location=line.link, display=link.value)
@@ -107,10 +113,7 @@ def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str, 
         write_text(sheet.cell(4, 1), NO_FINDINGS_TEXT)
     for letter, width in zip("ABCDEFGH", RESULT_WIDTHS, strict=True):
         sheet.column_dimensions[letter].width = width
-    # printed, the findings fit the width of an A4 page across, and run on over as many pages as they need
-    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    sheet.page_setup.paperSize, sheet.page_setup.orientation = PAPER_A4, "landscape"
-    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+    print_one_page_across(sheet)
     for other in book.worksheets:  # a sheet left selected would open grouped with this one in Excel
         other.sheet_view.tabSelected = False
     sheet.sheet_view.tabSelected = True

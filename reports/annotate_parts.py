@@ -55,7 +55,6 @@ from reports.annotation import (
     is_error,
     result_lines,
     result_sheet_name,
-    wrapped_height,
 )
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -474,8 +473,7 @@ def _result_sheet(lines: Sequence[ResultLine], title: str, styles: _Styles, fill
                     f'<hyperlink ref="E{row}" location={_attribute(line.link)} display={_attribute(str(value))}/>'
                 )
             cells.append(cell(column, row, value, style))
-        height = wrapped_height(str(line.values[MESSAGE_COLUMN - 1]), RESULT_WIDTHS[MESSAGE_COLUMN - 1])
-        tall = f' ht="{height:g}" customHeight="1"' if height else ""
+        tall = f' ht="{line.height:g}" customHeight="1"' if line.height else ""
         rows.append(f'<row r="{row}"{tall}>{"".join(cells)}</row>')
     if not lines:
         rows.append(f'<row r="4">{cell(1, 4, NO_FINDINGS_TEXT)}</row>')

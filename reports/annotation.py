@@ -126,6 +126,11 @@ class ResultLine:
     severity: Severity
     link: str | None  # `'sheet'!A1` of the finding's first cell, when the workbook has that sheet
 
+    @property
+    def height(self) -> float | None:
+        """The row's height when its message wraps onto more than one line (both writers set it)."""
+        return wrapped_height(str(self.values[MESSAGE_COLUMN - 1]), RESULT_WIDTHS[MESSAGE_COLUMN - 1])
+
 
 def result_lines(findings: Sequence[Finding], sheet_names: Collection[str]) -> list[ResultLine]:
     lines = []

@@ -22,12 +22,10 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
 from checks.findings import STATUS_TEXT
-from reports.annotate import write_text
-from reports.annotation import PAPER_A4
+from reports.annotate import print_one_page_across, write_text
 from reports.html import render
 
 MISSING = "未报送"
@@ -156,10 +154,7 @@ def write_workbook(report: PeriodReport, target: Path) -> Path:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("汇总")
     _widths(sheet, WIDTHS)
-    # printed, the table is one A4 page across (landscape), and runs on over as many pages as it needs
-    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    sheet.page_setup.paperSize, sheet.page_setup.orientation = PAPER_A4, "landscape"
-    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+    print_one_page_across(sheet)
     deadline = f"截止日期 {report.deadline:%Y-%m-%d}；" if report.deadline else ""
     sheet.append(_cells(sheet, [f"{report.fiscal_year} 年度部门报送汇总"], font=Font(bold=True, size=14)))
     sheet.append(_cells(sheet, [f"{deadline}生成于 {report.generated_at:%Y-%m-%d %H:%M}"]))
