@@ -29,6 +29,15 @@ if TYPE_CHECKING:
 # Each command imports what it uses when it runs: `--help` or `submissions` must not wait for Prefect,
 # pandas or the reader (bench/cli.py measures them).
 
+
+def _no_python_type(argument: object, ctx: object) -> None:
+    return None
+
+
+# Typer prints each argument's Python type after its name in help (`FILE_OR_DIR <list[Path]>`); the name and
+# its help say what to give, and the type says nothing to an operator (options show their metavar instead).
+typer.core.TyperArgument.display_type_rich = _no_python_type  # type: ignore[method-assign,assignment]
+
 app = typer.Typer(
     help="budgetflow: check and load the workbooks that departments submit.",
     no_args_is_help=True,
@@ -247,7 +256,7 @@ def run(
 
 
 def print_summary(summary: IntakeSummary, console: Console) -> None:
-    from intake.summaries import OUTCOME_TEXT
+    from intake.summaries import OUTCOME_TEXT, bureau_name_of
 
     title = f"入库运行 #{summary.run_id}（{summary.inbox}）"
     table = Table(title=plain(title), header_style="bold")
@@ -258,7 +267,7 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
         style = STATUS_STYLE[status]
         table.add_row(
             plain(o.file_name),
-            plain(summary.bureau_names.get(o.bureau_code or "", "")),
+            plain(bureau_name_of(summary, o)),
             plain(o.bureau_code),
             str(o.fiscal_year or ""),
             str(o.version or ""),
@@ -270,7 +279,8 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
     console.print(table if summary.outcomes else Text(f"{title}：收件箱里没有新文件"), soft_wrap=True)
     for o in summary.outcomes:
         if o.findings:
-            console.print(f"[bold]{escape(o.file_name)}[/bold]（{escape(o.bureau_code or '单位不明')}）：")
+            who = o.bureau_code or summary.named_by_file.get(o.file_name, "单位不明")
+            console.print(f"[bold]{escape(o.file_name)}[/bold]（{escape(who)}）：")
         for f in o.findings:
             where = f"{f.sheet}!{f.cells[0]}" if f.sheet and f.cells else (f.sheet or "")
             level = "[red]错误[/red]" if f.severity is Severity.ERROR else "[yellow]警告[/yellow]"
@@ -310,8 +320,13 @@ def _use_prefect(settings: Settings) -> str | None:
     from budgetflow.local_server import LocalServerFailed
     from budgetflow.prefect_env import configure_prefect
 
+    def starting() -> None:
+        make_console(stderr=True).print(
+            "正在启动本地 Prefect 服务器（后台常驻，首次约 10 秒；之后的命令直接使用它）…", soft_wrap=True
+        )
+
     try:
-        return configure_prefect(settings)
+        return configure_prefect(settings, on_start=starting)
     except LocalServerFailed as exc:
         make_console(stderr=True).print(Text(str(exc), style="red"))
         raise typer.Exit(1) from exc
@@ -629,11 +644,13 @@ def server_start() -> None:
 
 @server.command("stop")
 def server_stop() -> None:
-    """Stop it (the next command that runs a flow starts it again)."""
-    from budgetflow import local_server
+    """Stop it, and the warm command process (the next commands start them again)."""
+    from budgetflow import command_server, local_server
 
     stopped = local_server.stop(_prefect_home())
     typer.echo("本地 Prefect 服务器已停止" if stopped else "本地 Prefect 服务器未运行")
+    if command_server.stop_all():
+        typer.echo("常驻命令进程已停止")
 
 
 db = typer.Typer(help="Database administration.", no_args_is_help=True)
@@ -653,8 +670,10 @@ def db_upgrade() -> None:
     typer.echo(f"数据库已是最新结构：{make_url(url).render_as_string(hide_password=True)}")
 
 
-def main() -> None:
-    """The console script: the commands, then an exit that leaves out Python's teardown of its modules.
+def run_command() -> int:
+    """The command of `sys.argv`, then what must be done before the process may leave without Python's
+    teardown of its modules; its exit code. The console script (budgetflow.launcher) runs it here or in a
+    child of the warm command process, and leaves with `os._exit`.
 
     After a flow run the interpreter holds some two thousand modules (Prefect, pandas, SQLAlchemy), and
     tearing them down took 0.9 s after the work was done. Everything that must reach the disk, the terminal or
@@ -672,8 +691,8 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`) has nothing more to take
             stream.flush()
-    os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    os._exit(run_command())

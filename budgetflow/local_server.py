@@ -15,6 +15,7 @@ command last used it.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import fcntl
 import json
 import os
@@ -24,12 +25,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 STARTUP_SECONDS = 120.0  # the first start creates Prefect's database: slow on a busy 2-core machine
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 QUIET = {  # there is no internet here
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
@@ -106,11 +108,13 @@ def running(home: Path) -> LocalServer | None:
     return server if server is not None and _alive(server.pid) and _answers(server.port) else None
 
 
-def ensure_running(home: Path, idle_minutes: float) -> LocalServer:
-    """The folder's server, started if it is not running; marked as used now."""
+def ensure_running(home: Path, idle_minutes: float, on_start: Callable[[], None] | None = None) -> LocalServer:
+    """The folder's server, started if it is not running (`on_start` called first); marked as used now."""
     with _locked(home):
         server = running(home)
         if server is None:
+            if on_start is not None:
+                on_start()
             server = _start(home, idle_minutes)
         os.utime(_state_file(home))
         return server
@@ -165,7 +169,8 @@ def _start(home: Path, idle_minutes: float) -> LocalServer:
 def _watch(home: Path, port: int, idle_minutes: float) -> int:
     """The background process: run `prefect server start`, and stop it when idle or on SIGTERM."""
     prefect = Path(sys.executable).with_name("prefect")
-    server = subprocess.Popen([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)])
+    command = [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, preexec_fn=_die_with_parent)
     stopping = False
 
     def on_sigterm(signum: int, frame: object) -> None:
@@ -176,11 +181,15 @@ def _watch(home: Path, port: int, idle_minutes: float) -> int:
     signal.signal(signal.SIGINT, on_sigterm)
     while not stopping and server.poll() is None:
         time.sleep(1.0)
-        with suppress(OSError):
-            idle = time.time() - _state_file(home).stat().st_mtime
-            if idle_minutes > 0 and idle > idle_minutes * 60:
-                print(f"idle for {idle / 60:.0f} minutes: stopping", flush=True)
-                break
+        if idle_minutes > 0 and _idle_seconds(home) > idle_minutes * 60:
+            # Decided under the lock, and the state file gone before the lock is let go: a command that is
+            # taking the server now either used it first (then it is not idle) or finds none and starts one.
+            with _locked(home):
+                idle = _idle_seconds(home)
+                if idle > idle_minutes * 60:
+                    print(f"idle for {idle / 60:.0f} minutes: stopping", flush=True)
+                    _state_file(home).unlink(missing_ok=True)
+                    break
     if server.poll() is None:
         server.send_signal(signal.SIGTERM)
         try:
@@ -191,6 +200,20 @@ def _watch(home: Path, port: int, idle_minutes: float) -> int:
     if state is not None and state.pid == os.getpid():
         _state_file(home).unlink(missing_ok=True)
     return 0
+
+
+def _idle_seconds(home: Path) -> float:
+    try:
+        return time.time() - _state_file(home).stat().st_mtime
+    except OSError:  # no state file (being written, or removed by `stop`): not idle
+        return 0.0
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before it runs: a SIGTERM to it when the watchdog dies, even by SIGKILL, so
+    that no server is left without the watchdog that stops it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def main() -> None:

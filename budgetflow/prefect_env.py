@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,9 +12,12 @@ from budgetflow import local_server
 from budgetflow.settings import Settings
 
 
-def configure_prefect(settings: Settings, *, quiet: bool = True, local: bool = True) -> str | None:
+def configure_prefect(
+    settings: Settings, *, quiet: bool = True, local: bool = True, on_start: Callable[[], None] | None = None
+) -> str | None:
     """Defaults only — an operator's own PREFECT_* variables always win. The UI address of the data folder's
-    own server when this command uses it (`local` and no PREFECT_API_URL), else None.
+    own server when this command uses it (`local` and no PREFECT_API_URL), else None; `on_start` is called
+    when that server must be started first (seconds: the command says so).
 
     Without PREFECT_API_URL, flows run against the data folder's own Prefect server (budgetflow.local_server),
     started by the first command that needs it and kept running between commands, its history in
@@ -26,11 +30,28 @@ def configure_prefect(settings: Settings, *, quiet: bool = True, local: bool = T
         defaults["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
-    if not local or os.environ.get("PREFECT_API_URL"):
-        return None
-    server = local_server.ensure_running(prefect_home(settings), settings.local_server_idle_minutes)
-    os.environ["PREFECT_API_URL"] = server.api_url
-    return server.ui_url
+    ui_url = None
+    if local and not os.environ.get("PREFECT_API_URL"):
+        server = local_server.ensure_running(
+            prefect_home(settings), settings.local_server_idle_minutes, on_start=on_start
+        )
+        os.environ["PREFECT_API_URL"] = server.api_url
+        ui_url = server.ui_url
+    _settings_of_loaded_prefect()
+    return ui_url
+
+
+def _settings_of_loaded_prefect() -> None:
+    """Prefect reads its settings and sets up its logging when it is imported. Where it was imported before
+    these variables were set (a command in the warm command process, a program that embeds budgetflow),
+    both are made again from the environment now."""
+    if "prefect.context" not in sys.modules:
+        return
+    import prefect.context
+    import prefect.logging.configuration
+
+    prefect.context.refresh_global_settings_context()
+    prefect.logging.configuration.setup_logging()
 
 
 def prefect_home(settings: Settings) -> Path:

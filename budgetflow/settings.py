@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     local_server_idle_minutes: float = Field(
         default=120, ge=0, description="the data folder's own Prefect server stops after this long unused; 0: never"
     )
+    warm_process_idle_minutes: float = Field(
+        default=120,
+        ge=0,
+        description="the warm command process (imports made once, a child per command) stops after this long "
+        "unused; 0: none is started",
+    )
 
     operators: str = Field(
         default="", description="operators' email addresses, comma-separated; alerted on every failure"

@@ -43,6 +43,13 @@ def bureau_of_file(file_name: str, bureaus: Iterable[tuple[str, str]]) -> str | 
     return best[0] if len(best) == 1 else None
 
 
+def named_by_file(file_name: str, bureaus: Iterable[tuple[str, str]]) -> str | None:
+    """`沅江市水利局（据文件名）`: the name of the one bureau that the file's name names, said to come from it."""
+    registry = dict(bureaus)
+    code = bureau_of_file(file_name, registry.items())
+    return None if code is None else f"{registry[code]}（据文件名）"
+
+
 def year_of_file(file_name: str) -> int | None:
     """The one year the file's name gives (2023), else None."""
     years = set(_YEAR.findall(PurePath(file_name).stem))

@@ -31,6 +31,7 @@ from prefect.states import Completed
 from alerts.mail import SmtpSettings
 from alerts.outbox import DeliveryResult, deliver_pending
 from budgetflow.settings import Settings
+from checks.attribution import named_by_file
 from checks.findings import FileReport
 from flows.common import DatabaseUnavailable, database_task, engine_of, filing_year, retrying, settings_for, untracked
 from flows.period_report import period_report, refresh_status
@@ -38,7 +39,7 @@ from intake import pipeline, progress, summaries
 from intake.archive import SkippedEntry
 from intake.pipeline import IntakeSummary, ReadBatch, Received, Written
 from models.database import upgrade
-from models.reporting import bureau_names
+from models.reporting import bureau_names, registered_names
 from models.store import ClaimedReceipt, LoadItem, LoadOutcome, finish_run, start_run
 from models.tables import utcnow
 
@@ -184,9 +185,15 @@ def close_run(settings: Settings, run_id: int, files_seen: int, outcomes: list[L
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def name_bureaus(settings: Settings, codes: list[str]) -> dict[str, str]:
-    """The names of the bureaus of this run's files, for the log and the artifacts."""
-    return bureau_names(engine_of(settings), codes)
+def name_bureaus(
+    settings: Settings, codes: list[str], files_without_code: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The names of the bureaus of this run's files, for the log and the artifacts: by code, and by file name
+    for files that name none inside (an unreadable file), where the name names a registered bureau."""
+    engine = engine_of(settings)
+    registry = registered_names(engine) if files_without_code else []
+    by_file = {name: named for name in files_without_code if (named := named_by_file(name, registry))}
+    return (bureau_names(engine, codes) if codes else {}), by_file
 
 
 @task(cache_policy=NO_CACHE)
@@ -340,7 +347,11 @@ def intake(
             _add_delivery(summary, retrying(deliver_alerts, settings)(settings, None, started, mail_deadline))
         retrying(close_run, settings)(settings, run_id, received.files_seen, untracked(summary.outcomes))
         codes = sorted({o.bureau_code for o in summary.outcomes if o.bureau_code})
-        summary.bureau_names = retrying(name_bureaus, settings)(settings, codes) if codes else {}
+        without_code = sorted({o.file_name for o in summary.outcomes if not o.bureau_code})
+        if codes or without_code:
+            summary.bureau_names, summary.named_by_file = retrying(name_bureaus, settings)(
+                settings, codes, without_code
+            )
         if not summary.fiscal_years:  # the year's status is refreshed by the period reports, or here
             refresh_status(settings, [filing_year(dt.date.today())])
     except Exception as exc:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from alerts.outbox import DeliveryResult, submission_alerts
 from budgetflow.settings import ReaderLimits, Settings
-from checks.attribution import bureau_of_file, year_of_file
+from checks.attribution import bureau_of_file, named_by_file, year_of_file
 from checks.findings import FileReport
 from checks.records import Submission as ReadSubmission
 from checks.template import Template, load_template, unreadable_finding
@@ -66,6 +66,8 @@ class IntakeSummary:
     problems: list[str] = field(default_factory=list)  # what went wrong inside budgetflow, for the operator
     written: dict[int, SubmissionOutputs] = field(default_factory=dict)  # by submission id
     bureau_names: dict[str, str] = field(default_factory=dict)  # by bureau code: the registry's, else the cover's
+    # by file name, for files that name no bureau inside (unreadable): the registered bureau their name names
+    named_by_file: dict[str, str] = field(default_factory=dict)
     published_limit: int = 0  # submissions that get an artifact of their own (the setting)
     unpublished: int = 0  # loaded submissions beyond it
 
@@ -294,7 +296,7 @@ def _output_job(
         year = year_of_file(submission.file_name)
         assert submission.id is not None
         stem = output_stem(submission.id, code, year, submission.version)
-        name = f"{dict(registry)[code]}（据文件名）"
+        name = named_by_file(submission.file_name, registry)
         report = replace(report, bureau_code=code, fiscal_year=year)
     return OutputJob(directory, stem, report, Path(submission.archive_path), name, submission.version)
 

@@ -73,10 +73,17 @@ def finding_text(finding: Finding | None) -> str:
 
 def bureau_of(summary: IntakeSummary, outcome: LoadOutcome) -> str:
     """`科工信局（430981-013）`, or what is known of the bureau."""
-    name = summary.bureau_names.get(outcome.bureau_code or "")
     if outcome.bureau_code is None:
-        return name or "（单位不明）"
+        return summary.named_by_file.get(outcome.file_name, "（单位不明）")
+    name = summary.bureau_names.get(outcome.bureau_code)
     return f"{name}（{outcome.bureau_code}）" if name else outcome.bureau_code
+
+
+def bureau_name_of(summary: IntakeSummary, outcome: LoadOutcome) -> str:
+    """The bureau's name for a table cell: the registry's or the cover's, else the one its file name names."""
+    if outcome.bureau_code is None:
+        return summary.named_by_file.get(outcome.file_name, "")
+    return summary.bureau_names.get(outcome.bureau_code, "")
 
 
 def file_line(summary: IntakeSummary, outcome: LoadOutcome) -> str:
@@ -123,7 +130,7 @@ def artifact_table(summary: IntakeSummary) -> list[dict[str, object]]:
         rows.append(
             {
                 "文件": o.file_name,
-                "单位": summary.bureau_names.get(o.bureau_code or "", ""),
+                "单位": bureau_name_of(summary, o),
                 "单位编码": o.bureau_code or "",
                 "年度": o.fiscal_year or "",
                 "版本": o.version or "",

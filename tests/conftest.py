@@ -15,6 +15,9 @@ os.environ.setdefault("PREFECT_HOME", str(_PREFECT_HOME))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # INFO reaches the server (the tests read the runs' logs there); the terminal shows warnings only.
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+# The warm command processes that console scripts run here start are the session's own, stopped at its end.
+os.environ["XDG_RUNTIME_DIR"] = str(_PREFECT_HOME.with_name(_PREFECT_HOME.name + "-runtime"))
+Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 
 POSTGRES_ADMIN_URL = os.environ.get("BUDGETFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -106,6 +109,14 @@ def no_local_prefect_server_left(request: pytest.FixtureRequest) -> Iterator[Non
     for home in [*homes, Path(os.environ["PREFECT_HOME"])]:
         if (home / "server.json").exists():
             local_server.stop(home)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_warm_command_process_left() -> Iterator[None]:
+    yield
+    from budgetflow.command_server import stop_all
+
+    stop_all()
 
 
 @pytest.fixture(scope="session")

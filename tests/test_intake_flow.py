@@ -555,6 +555,11 @@ def test_the_demo_runs_end_to_end_with_the_console_script_and_the_data_folders_o
     [unreadable_page] = submissions_dir.glob("*_430981-060_2023_v0.html")
     assert "<h1>沅江市水利局（据文件名） 2023 年度报送校验结果</h1>" in unreadable_page.read_text(encoding="utf-8")
     assert not list(submissions_dir.glob("*_unknown_*"))
+    # and in the run's table, its findings' heading and its log line
+    unreadable_row = next(line for line in run.stdout.splitlines() if "2023-水利局.xlsx" in line and "│" in line)
+    assert "沅江市水利局（据文件名）" in unreadable_row and "无法读取" in unreadable_row
+    assert "2023-水利局.xlsx（沅江市水利局（据文件名））：" in run.stdout
+    assert "2023-水利局.xlsx：沅江市水利局（据文件名），无法读取" in run.stderr
     for period_report in (period_dir / "2023-period-report.xlsx", period_dir / "2023-period-report.html"):
         assert f"期间汇总报告：{period_report}" in run.stdout
         assert period_report.stat().st_size > 0

@@ -4,7 +4,9 @@ commands run as the installed console script in a fresh environment, without the
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -53,7 +55,7 @@ def test_the_first_run_starts_the_folders_server_the_next_commands_reuse_it_and_
     status = budgetflow("server", cwd=tmp_path, data_dir=data_dir)
     stop = budgetflow("server", "stop", cwd=tmp_path, data_dir=data_dir)
     assert server.ui_url in status.stdout
-    assert stop.stdout.strip() == "本地 Prefect 服务器已停止", stop.stderr
+    assert stop.stdout.splitlines()[0] == "本地 Prefect 服务器已停止", stop.stderr
     assert local_server.running(data_dir / "prefect") is None
     assert not (data_dir / "prefect" / "server.json").exists()
     assert budgetflow("server", cwd=tmp_path, data_dir=data_dir).stdout.strip() == "本地 Prefect 服务器未运行"
@@ -90,10 +92,35 @@ def test_a_server_unused_for_its_idle_time_stops_by_itself(tmp_path: Path) -> No
     server = local_server.ensure_running(home, idle_minutes=0.05)  # three seconds
 
     deadline = time.monotonic() + 60
-    while local_server.running(home) is not None:
+    # the state file goes first (under the lock, so that no command takes a server that is stopping)
+    while local_server.running(home) is not None or local_server._alive(server.pid):
         assert time.monotonic() < deadline, (home / "server.log").read_text(errors="replace")
         time.sleep(0.5)
 
     assert not (home / "server.json").exists()
     assert "idle for" in (home / "server.log").read_text(errors="replace")
-    assert not local_server._alive(server.pid)
+    assert not local_server._answers(server.port)
+
+
+def running_process(pid: str) -> bool:
+    """A process that has not ended (a zombie has: it waits only for its parent to read its status)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state
+
+
+def test_a_server_whose_watchdog_is_killed_goes_with_it(tmp_path: Path) -> None:
+    home = tmp_path / "prefect"
+    server = local_server.ensure_running(home, idle_minutes=0)
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    assert children, "the watchdog runs `prefect server start`"
+
+    os.kill(server.pid, signal.SIGKILL)  # as the OOM killer or `kill -9` would: no chance to stop it
+
+    deadline = time.monotonic() + 60
+    while any(running_process(pid) for pid in children) or local_server._answers(server.port):
+        assert time.monotonic() < deadline, "the Prefect server outlived its watchdog"
+        time.sleep(0.5)
+    assert local_server.running(home) is None
