@@ -22,6 +22,20 @@ Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 POSTGRES_ADMIN_URL = os.environ.get("BUDGETFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+# Modules whose every test starts Prefect servers, workers, a Dask cluster or a browser.
+SLOW_MODULES = {"test_browser", "test_deployment", "test_first_start", "test_intake_dask", "test_local_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fast tier (`pytest -m "not slow"`, what a developer runs while working) leaves out every test that
+    needs a Prefect server (the session's, through the `prefect_server` fixture), a Dask cluster, workers or
+    a browser; CI runs them all. Marked here from what the test uses, so that a new one cannot be forgotten."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if isinstance(item, pytest.Function) else ""
+        if module in SLOW_MODULES or "prefect_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _no_real_mail_server(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's own mail settings never reach the tests: they would send real mail."""
