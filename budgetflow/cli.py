@@ -279,7 +279,7 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
     console.print(table if summary.outcomes else Text(f"{title}：收件箱里没有新文件"), soft_wrap=True)
     for o in summary.outcomes:
         if o.findings:
-            who = o.bureau_code or summary.named_by_file.get(o.file_name, "单位不明")
+            who = o.bureau_code or bureau_name_of(summary, o) or "单位不明"
             console.print(f"[bold]{escape(o.file_name)}[/bold]（{escape(who)}）：")
         for f in o.findings:
             where = f"{f.sheet}!{f.cells[0]}" if f.sheet and f.cells else (f.sheet or "")

@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from budgetflow.launcher import HEADER, code_fingerprint, runtime_dir, socket_path
+from budgetflow.launcher import HEADER, code_fingerprint, command_of, runtime_dir, socket_path
 
 # What commands import, found with `python -X importtime` on `run`, `report`, `validate` and `submissions`.
 PRELOAD = (
@@ -234,8 +234,7 @@ class _CommandServer:
             connection.close()
             return
         self.children[child] = connection
-        command = next((a for a in request["argv"][1:] if not a.startswith("-")), "--help")
-        print(f"command {command!r} in child {child}", flush=True)
+        print(f"command {command_of(request['argv']) or '--help'!r} in child {child}", flush=True)
         with contextlib.suppress(OSError):
             connection.sendall(_reply(pid=child))
 
@@ -325,12 +324,9 @@ def _take_on(request: dict[str, Any], fds: list[int]) -> None:
     sys.stdin = _text_stream(0, "r", streams.get("stdin"))
     sys.stdout = _text_stream(1, "w", streams.get("stdout"))
     sys.stderr = _text_stream(2, "w", streams.get("stderr"))
-    if "prefect.context" in sys.modules:
-        import prefect.context
-        import prefect.logging.configuration
+    from budgetflow.prefect_env import refresh_loaded_prefect
 
-        prefect.context.refresh_global_settings_context()
-        prefect.logging.configuration.setup_logging(incremental=False)
+    refresh_loaded_prefect(new_streams=True)
 
 
 def _text_stream(fd: int, mode: str, spec: dict[str, str] | None) -> TextIO:

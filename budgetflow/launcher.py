@@ -32,6 +32,11 @@ MAX_BASE_LENGTH = 60  # leaves room for `/budgetflow-UID/command-FINGERPRINT.soc
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
+def command_of(argv: list[str]) -> str | None:
+    """The command named in the arguments (`run`, `validate` …); None for `--help` alone."""
+    return next((argument for argument in argv[1:] if not argument.startswith("-")), None)
+
+
 def runtime_dir() -> Path:
     """Where this user's warm processes keep their sockets: private to the user."""
     base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
@@ -127,7 +132,7 @@ def run_in_warm_process(connection: socket.socket) -> int | None:
 
 
 def main() -> None:
-    command = next((argument for argument in sys.argv[1:] if not argument.startswith("-")), None)
+    command = command_of(sys.argv)
     fingerprint = code_fingerprint()
     connection = None if command in RUN_HERE else _connect(socket_path(fingerprint))
     if connection is not None and (code := run_in_warm_process(connection)) is not None:

@@ -37,21 +37,22 @@ def configure_prefect(
         )
         os.environ["PREFECT_API_URL"] = server.api_url
         ui_url = server.ui_url
-    _settings_of_loaded_prefect()
+    refresh_loaded_prefect()
     return ui_url
 
 
-def _settings_of_loaded_prefect() -> None:
+def refresh_loaded_prefect(*, new_streams: bool = False) -> None:
     """Prefect reads its settings and sets up its logging when it is imported. Where it was imported before
     these variables were set (a command in the warm command process, a program that embeds budgetflow),
-    both are made again from the environment now."""
+    both are made again from the environment now; with `new_streams` (standard streams replaced since),
+    its log handlers are made anew too, on the new streams, instead of only taking the new levels."""
     if "prefect.context" not in sys.modules:
         return
     import prefect.context
     import prefect.logging.configuration
 
     prefect.context.refresh_global_settings_context()
-    prefect.logging.configuration.setup_logging()
+    prefect.logging.configuration.setup_logging(incremental=not new_streams)
 
 
 def prefect_home(settings: Settings) -> Path:

@@ -71,19 +71,19 @@ def finding_text(finding: Finding | None) -> str:
     return f"{where}{finding.message}"
 
 
-def bureau_of(summary: IntakeSummary, outcome: LoadOutcome) -> str:
-    """`科工信局（430981-013）`, or what is known of the bureau."""
-    if outcome.bureau_code is None:
-        return summary.named_by_file.get(outcome.file_name, "（单位不明）")
-    name = summary.bureau_names.get(outcome.bureau_code)
-    return f"{name}（{outcome.bureau_code}）" if name else outcome.bureau_code
-
-
 def bureau_name_of(summary: IntakeSummary, outcome: LoadOutcome) -> str:
     """The bureau's name for a table cell: the registry's or the cover's, else the one its file name names."""
     if outcome.bureau_code is None:
         return summary.named_by_file.get(outcome.file_name, "")
     return summary.bureau_names.get(outcome.bureau_code, "")
+
+
+def bureau_of(summary: IntakeSummary, outcome: LoadOutcome) -> str:
+    """`科工信局（430981-013）`, or what is known of the bureau."""
+    name = bureau_name_of(summary, outcome)
+    if outcome.bureau_code is None:
+        return name or "（单位不明）"
+    return f"{name}（{outcome.bureau_code}）" if name else outcome.bureau_code
 
 
 def file_line(summary: IntakeSummary, outcome: LoadOutcome) -> str:
