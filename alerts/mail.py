@@ -19,37 +19,14 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from checks.addresses import valid_address
+from config.settings import SmtpSettings
 
-ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 # Seven-bit clean (Chinese text in base64, in bodies and headers): `smtplib` never announces BODY=8BITMIME,
 # so raw 8-bit text would reach servers that were not told to expect it.
 UTF8 = "utf-8"
-
-
-class SmtpSettings(BaseSettings):
-    """The mail server (prefix `BUDGETFLOW_SMTP_`); without a host, alerts are written as .eml files."""
-
-    model_config = SettingsConfigDict(env_prefix="BUDGETFLOW_SMTP_", frozen=True)
-
-    host: str | None = None
-    port: int = 587
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    user: str | None = None
-    password: SecretStr | None = None
-    sender: str = Field(default="budgetflow@localhost", description="From: address")
-    sender_name: str = "财政局预算绩效管理"
-    timeout_seconds: float = Field(default=20.0, gt=0, description="wait for each answer of the server")
-    budget_seconds: float = Field(default=60.0, gt=0, description="time a run may spend sending mail; the rest waits")
-
-
-def valid_address(address: str | None) -> bool:
-    """A single plain address: no display name, no line breaks, no second recipient smuggled in."""
-    return bool(address) and ADDRESS.fullmatch(address or "") is not None
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -71,7 +71,7 @@ def measure_naive(files: list[Path], work: Path) -> float:
 
     from checks.validate import validate_batch
     from models.database import engine_for, upgrade
-    from models.store import typed_rows
+    from models.rows import typed_rows
     from models.tables import Bureau, Submission
     from workbooks.reader import read_submission
 

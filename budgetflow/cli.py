@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,7 +23,7 @@ from checks.findings import STATUS_TEXT, FileReport, Finding, Severity, Status
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from budgetflow.settings import Settings
+    from config.settings import Settings
     from intake.pipeline import IntakeSummary
 
 # Each command imports what it uses when it runs: `--help` or `submissions` must not wait for Prefect,
@@ -64,12 +64,18 @@ def plain(value: object) -> Text:
     return Text("" if value is None else str(value))
 
 
+def read_settings(**overrides: Any) -> Settings:
+    """The environment's settings, with the command's options on top: read here, once per command, and passed
+    down (nothing below reads the environment)."""
+    from config.settings import Settings
+
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
 def _settings(*, announce: bool = True) -> Settings:
     """The settings of this command, read once; the data folder (and its parents) made if it is new, and named
     on standard error, so that a command started elsewhere never silently works on another folder."""
-    from budgetflow.settings import Settings
-
-    settings = Settings()
+    settings = read_settings()
     folder = settings.prepare_data_dir()
     if announce:
         make_console(stderr=True).print(
@@ -103,13 +109,11 @@ def progress_bar(console: Console, *, disable: bool = False) -> Progress:
 def validate_files(files: list[Path], settings: Settings, console: Console) -> list[FileReport]:
     """Read and check files in batches, each file within the reader's limits of time and memory, in worker
     processes (a file that crashes one is its own finding); a progress bar on the terminal for long runs."""
-    from budgetflow.settings import ReaderLimits
     from checks.template import load_template
     from intake.checking import CheckJob, check_files
     from intake.isolation import IsolatedPool
 
-    template = load_template(settings.template)
-    limits = ReaderLimits()
+    template, limits = load_template(settings.template), settings.limits
     reports: list[FileReport] = []
     progress = progress_bar(console, disable=len(files) < 20 or not console.is_terminal)
     workers = min(settings.read_workers or os.cpu_count() or 1, -(-len(files) // 50))
@@ -177,9 +181,7 @@ def validate(
     ] = None,
 ) -> None:
     """Check workbooks; exit 0 when all pass (warnings allowed), 1 when any failed or is unreadable."""
-    from budgetflow.settings import Settings
-
-    settings = Settings() if template is None else Settings(template=template)
+    settings = read_settings(template=template)
     expanded = _expand(files)
     if not expanded:
         typer.echo("没有要校验的文件", err=True)
@@ -250,13 +252,14 @@ def run(
         raise typer.Exit(1) from exc
     finally:
         run_progress.attach(None)
-    print_summary(summary, console)
+    print_summary(summary, console, mail_as_files=settings.smtp.host is None)
     if ui_url is not None:
         console.print(Text(f"运行记录在本地 Prefect 界面：{ui_url}（budgetflow server stop 停止它）"), soft_wrap=True)
 
 
-def print_summary(summary: IntakeSummary, console: Console) -> None:
+def print_summary(summary: IntakeSummary, console: Console, *, mail_as_files: bool) -> None:
     from intake.summaries import OUTCOME_TEXT, bureau_name_of
+    from models.store import Outcome
 
     title = f"入库运行 #{summary.run_id}（{summary.inbox}）"
     table = Table(title=plain(title), header_style="bold")
@@ -287,19 +290,15 @@ def print_summary(summary: IntakeSummary, console: Console) -> None:
             console.print(f"  {level} {escape(f.rule)} {escape(where)} {escape(f.message)}")
     for entry in summary.skipped:
         console.print(f"[yellow]未处理[/yellow] {escape(entry.name)}：{escape(entry.reason)}")
-    print_outputs(summary, console)
+    print_outputs(summary, console, mail_as_files=mail_as_files)
     # the statuses of the rows above, duplicates included: a second run of the same files shows theirs
     statuses = "，".join(f"{STATUS_TEXT[s]} {sum(o.status == s for o in summary.outcomes)}" for s in Status)
-    console.print(
-        f"收件箱 {summary.files_seen} 个文件；入库 {summary.count('loaded')}，重复 {summary.count('duplicate')}；"
-        + statuses
-    )
+    loaded, duplicates = summary.count(Outcome.LOADED), summary.count(Outcome.DUPLICATE)
+    console.print(f"收件箱 {summary.files_seen} 个文件；入库 {loaded}，重复 {duplicates}；" + statuses)
 
 
-def print_outputs(summary: IntakeSummary, console: Console) -> None:
-    """Where the run's outputs are."""
-    from alerts.mail import SmtpSettings
-
+def print_outputs(summary: IntakeSummary, console: Console, *, mail_as_files: bool) -> None:
+    """Where the run's outputs are (`mail_as_files`: no SMTP server is set, alerts are .eml files)."""
     if summary.outputs:
         console.print(
             Text(f"标注工作簿和网页（{len(summary.outputs)} 个）：{summary.outputs[0].parent}"), soft_wrap=True
@@ -308,7 +307,7 @@ def print_outputs(summary: IntakeSummary, console: Console) -> None:
         console.print(Text(f"期间汇总报告：{path}"), soft_wrap=True)
     delivery = summary.delivery
     if delivery is not None and (delivery.sent or delivery.failed or delivery.pending):
-        where = f"，.eml 文件在 {summary.outbox}" if SmtpSettings().host is None else ""
+        where = f"，.eml 文件在 {summary.outbox}" if mail_as_files else ""
         counts = f"新增 {summary.alerts_queued}，已发出 {delivery.sent}，待重试 {delivery.pending}"
         later = "（邮件服务器未响应或本次发送时间已用完，其余下次再发）" if delivery.unavailable else ""
         console.print(Text(f"提醒邮件：{counts}{later}{where}"), soft_wrap=True)
@@ -349,7 +348,7 @@ def list_submissions(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List loaded submissions (current versions unless --all-versions)."""
-    from models.store import list_submissions as query
+    from models.queries import list_submissions as query
 
     rows = query(_engine(), year=year, bureau=bureau, all_versions=all_versions)
     documents = [
@@ -405,7 +404,7 @@ def show(
     ],
 ) -> None:
     """Show the findings of one loaded submission."""
-    from models.store import find_submission, report_of
+    from models.queries import find_submission, report_of
 
     engine = _engine()
     found = find_submission(engine, submission)
@@ -458,7 +457,7 @@ def alerts_list(
     """List the alerts in the outbox."""
     if context.invoked_subcommand is not None:
         return
-    from alerts.outbox import list_alerts
+    from intake.outbox import list_alerts
 
     rows = list_alerts(_engine(announce=False), pending_only=pending)
     documents = [
@@ -477,13 +476,14 @@ def alerts_list(
     if not rows:
         make_console().print("发件箱是空的" if not pending else "没有待发送的提醒")
         return
-    from alerts.outbox import KIND_TEXT
+    from intake.outbox import KIND_TEXT
+    from models.tables import AlertStatus
 
     table = Table(header_style="bold")
     for column in ("编号", "类型", "状态", "收件人", "主题", "尝试", "最近错误"):
         table.add_column(column, overflow="fold")
     for a in rows:
-        sent = "已发送" if a.status == "sent" else "待发送"
+        sent = "已发送" if a.status == AlertStatus.SENT else "待发送"
         table.add_row(
             str(a.id),
             KIND_TEXT.get(a.kind, a.kind),
@@ -539,12 +539,11 @@ def template(
     out: Annotated[Path, typer.Option(metavar="FILE", help="the .xlsx file to write")],
 ) -> None:
     """Write a blank spec-v1 workbook for bureaus to fill (labels protected, inputs validated, totals as formulas)."""
-    from budgetflow.settings import Settings
     from checks.template import load_template
     from workbooks.blank import write_blank_template
 
     try:
-        typer.echo(write_blank_template(year, out, load_template(Settings().template)))
+        typer.echo(write_blank_template(year, out, load_template(read_settings().template)))
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
@@ -578,9 +577,8 @@ def serve(
         )
         raise typer.Exit(2)
     from budgetflow.prefect_env import configure_prefect
-    from budgetflow.settings import Settings
 
-    configure_prefect(Settings(), quiet=False, local=False)
+    configure_prefect(read_settings(), quiet=False, local=False)
     from prefect import serve as serve_deployments
     from prefect.deployments.runner import RunnerDeployment
 
@@ -610,11 +608,10 @@ server = typer.Typer(
 app.add_typer(server, name="server")
 
 
-def _prefect_home() -> Path:
+def _prefect_home(settings: Settings) -> Path:
     from budgetflow.prefect_env import prefect_home
-    from budgetflow.settings import Settings
 
-    return prefect_home(Settings())
+    return prefect_home(settings)
 
 
 @server.callback()
@@ -624,7 +621,7 @@ def server_status(context: typer.Context) -> None:
         return
     from budgetflow import local_server
 
-    found = local_server.running(_prefect_home())
+    found = local_server.running(_prefect_home(read_settings()))
     typer.echo(f"本地 Prefect 服务器运行中：{found.ui_url}" if found else "本地 Prefect 服务器未运行")
 
 
@@ -632,10 +629,10 @@ def server_status(context: typer.Context) -> None:
 def server_start() -> None:
     """Start it now (commands that run flows start it themselves), and print the UI's address."""
     from budgetflow import local_server
-    from budgetflow.settings import Settings
 
+    settings = read_settings()
     try:
-        found = local_server.ensure_running(_prefect_home(), Settings().local_server_idle_minutes)
+        found = local_server.ensure_running(_prefect_home(settings), settings.local_server_idle_minutes)
     except local_server.LocalServerFailed as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
@@ -647,7 +644,7 @@ def server_stop() -> None:
     """Stop it, and the warm command process (the next commands start them again)."""
     from budgetflow import command_server, local_server
 
-    stopped = local_server.stop(_prefect_home())
+    stopped = local_server.stop(_prefect_home(read_settings()))
     typer.echo("本地 Prefect 服务器已停止" if stopped else "本地 Prefect 服务器未运行")
     if command_server.stop_all():
         typer.echo("常驻命令进程已停止")
@@ -662,10 +659,9 @@ def db_upgrade() -> None:
     """Create or migrate the database schema to the newest version."""
     from sqlalchemy.engine import make_url
 
-    from budgetflow.settings import Settings
     from models.database import upgrade
 
-    url = Settings().database_url_value()
+    url = read_settings().database_url_value()
     upgrade(url)
     typer.echo(f"数据库已是最新结构：{make_url(url).render_as_string(hide_password=True)}")
 

@@ -45,7 +45,7 @@ from budgetflow.launcher import HEADER, code_fingerprint, command_of, runtime_di
 PRELOAD = (
     "budgetflow.cli",
     "budgetflow.prefect_env",
-    "budgetflow.settings",
+    "config.settings",
     "flows.intake",
     "flows.period_report",
     "flows.notify",
@@ -56,7 +56,7 @@ PRELOAD = (
     "models.store",
     "models.reporting",
     "models.database",
-    "alerts.outbox",
+    "intake.outbox",
     "alerts.mail",
     "workbooks.reader",
     "workbooks.samples",
@@ -117,7 +117,7 @@ def start_in_background(fingerprint: str) -> None:
     Called after a command has run without one, so that it costs that command nothing but a fork."""
     from pydantic import ValidationError
 
-    from budgetflow.settings import Settings
+    from config.settings import Settings
 
     try:
         minutes = Settings().warm_process_idle_minutes

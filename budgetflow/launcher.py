@@ -26,7 +26,7 @@ from pathlib import Path
 
 # Run in this process: `serve` runs for days, and `server` starts and stops the warm process itself.
 RUN_HERE = ("serve", "server")
-PACKAGES = ("budgetflow", "checks", "workbooks", "models", "reports", "alerts", "intake", "flows")
+PACKAGES = ("budgetflow", "config", "checks", "workbooks", "models", "reports", "alerts", "intake", "flows")
 HEADER = struct.Struct("!I")  # length of the request that follows
 MAX_BASE_LENGTH = 60  # leaves room for `/budgetflow-UID/command-FINGERPRINT.sock`
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)

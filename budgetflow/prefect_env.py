@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from budgetflow import local_server
-from budgetflow.settings import Settings
+from config.settings import Settings
 
 
 def configure_prefect(

@@ -27,6 +27,9 @@ class Status(StrEnum):
     UNREADABLE = "unreadable"
 
 
+# The statuses the bureau must send the workbook again for: each alerts the bureau and the operators.
+NEEDS_RESUBMISSION = frozenset({Status.FAILED, Status.UNREADABLE})
+
 # How a status reads to a bureau clerk, in every output (tables, HTML, mail, artifacts).
 STATUS_TEXT: dict[str, str] = {
     Status.PASSED: "通过",

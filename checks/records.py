@@ -48,7 +48,7 @@ class ListRow:
 
 
 @dataclass(slots=True)
-class Submission:
+class ReadSubmission:
     """Everything read from one workbook."""
 
     file: str
@@ -67,9 +67,9 @@ class Submission:
     unreadable: str | None = None  # why the file could not be opened as a workbook
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Submission, tuple(getattr(self, name) for name in self.__slots__))  # see Located.__reduce__
+        return (ReadSubmission, tuple(getattr(self, name) for name in self.__slots__))  # see Located.__reduce__
 
-    def without_values(self) -> Submission:
+    def without_values(self) -> ReadSubmission:
         """This submission without its sheets' typed values (the cover, findings and sheet titles kept): what
         loading needs once the values are rows, and cheap to send from a reading process."""
         return replace(self, summary={}, three_public={}, projects=[], indicators=[], result={})

@@ -17,7 +17,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from checks.records import ListRow, Located, Submission
+from checks.records import ListRow, Located, ReadSubmission
 from checks.template import Template
 
 AMOUNT_COLUMNS = r"^[a-z_]+__[a-z_]+$"  # `{row}__{column}` of the grid sheets
@@ -154,7 +154,7 @@ class Table:
 class Batch:
     """The typed tables of a batch of readable submissions."""
 
-    submissions: list[Submission]
+    submissions: list[ReadSubmission]
     tables: dict[str, Table]
 
     def __getitem__(self, key: str) -> Table:
@@ -174,11 +174,6 @@ def _text(value: Any) -> str | None:
 _DECIMAL_COLUMNS = {"rate": "rate_decimals", "result": "result_decimals"}
 _AMBIGUOUS_COLUMNS = {"rate": "rate_ambiguous"}  # bare numbers that may be fractions (see workbooks.values)
 _TEXT_COLUMNS = {"target": "target_text", "result": "result_text"}
-_FLOAT_COLUMNS = {
-    "projects": ("budget_initial", "budget_full", "actual", "rate"),
-    "indicators": ("target", "result", "weight", "score", "numerator", "denominator"),
-    "result": ("execution_score", "total"),
-}
 
 
 def _frames(
@@ -190,11 +185,10 @@ def _frames(
 
 
 def _list_records(
-    submissions: Iterable[tuple[int, Submission]], table: str, column_keys: list[str]
+    submissions: Iterable[tuple[int, ReadSubmission]], table: str, column_keys: list[str], numeric: tuple[str, ...]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     records: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
-    numeric = set(_FLOAT_COLUMNS.get(table, ()))
     for position, submission in submissions:
         sheet = submission.sheets.get(table)
         rows: list[ListRow] = submission.projects if table == "projects" else submission.indicators
@@ -223,7 +217,7 @@ def _list_records(
 
 
 def _grid_record(
-    position: int, submission: Submission, table: str, columns: list[str]
+    position: int, submission: ReadSubmission, table: str, columns: list[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     grid: dict[tuple[str, str], Located] = submission.summary if table == "summary" else submission.three_public
     record: dict[str, Any] = {"submission": position, "sheet": submission.sheets.get(table)}
@@ -240,13 +234,14 @@ def grid_column(row_key: str, column_key: str) -> str:
     return f"{row_key}__{column_key}"
 
 
-def build_batch(submissions: list[Submission], template: Template) -> Batch:
+def build_batch(submissions: list[ReadSubmission], template: Template) -> Batch:
     """The typed tables of every readable submission in the batch."""
     readable = [(i, s) for i, s in enumerate(submissions) if s.unreadable is None]
     units = {i: s.unit for i, s in readable}
     tables: dict[str, Table] = {}
 
-    cover_keys = list(template.sheets["cover"].fields)
+    cover_fields = template.sheets["cover"].fields
+    cover_keys = list(cover_fields)
     records, cells = [], []
     for position, submission in readable:
         record: dict[str, Any] = {"submission": position, "sheet": submission.sheets.get("cover")}
@@ -254,7 +249,7 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         for key in cover_keys:
             located = submission.cover.get(key)
             value = located.value if located else None
-            record[key] = value if key in ("fiscal_year", "submitted_on") else _text(value)
+            record[key] = value if cover_fields[key].type in ("year", "date") else _text(value)
             cell_record[key] = located.cell if located else None
         records.append(record)
         cells.append(cell_record)
@@ -271,14 +266,14 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         tables[table] = Table(table, values, cell_frame, units)
 
     for table in ("projects", "indicators"):
-        column_keys = list(template.sheets[table].columns)
-        records, cells = _list_records(readable, table, column_keys)
+        column_keys, numeric = list(template.sheets[table].columns), template.sheets[table].numeric_keys()
+        records, cells = _list_records(readable, table, column_keys, numeric)
         extra = [_DECIMAL_COLUMNS[k] for k in column_keys if k in _DECIMAL_COLUMNS]
         extra += [_AMBIGUOUS_COLUMNS[k] for k in column_keys if k in _AMBIGUOUS_COLUMNS]
         if table == "indicators":
             extra += [_TEXT_COLUMNS[k] for k in column_keys if k in _TEXT_COLUMNS]
         values, cell_frame = _frames(records, cells, ["submission", "sheet", "row", "is_total", *column_keys, *extra])
-        values[list(_FLOAT_COLUMNS[table])] = values[list(_FLOAT_COLUMNS[table])].astype(float)
+        values[list(numeric)] = values[list(numeric)].astype(float)
         for column in extra:
             if column.endswith("_decimals"):
                 values[column] = values[column].astype("Int64")
@@ -288,7 +283,7 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         values["row"] = values["row"].astype(int)
         tables[table] = Table(table, values, cell_frame, units)
 
-    result_keys = list(template.sheets["result"].fields)
+    result_keys, result_numeric = list(template.sheets["result"].fields), template.sheets["result"].numeric_keys()
     records, cells = [], []
     for position, submission in readable:
         if "result" not in submission.sheets:
@@ -298,12 +293,12 @@ def build_batch(submissions: list[Submission], template: Template) -> Batch:
         for key in result_keys:
             located = submission.result.get(key)
             value = located.value if located else None
-            record[key] = _number(value) if key in _FLOAT_COLUMNS["result"] else _text(value)
+            record[key] = _number(value) if key in result_numeric else _text(value)
             cell_record[key] = located.cell if located else None
         records.append(record)
         cells.append(cell_record)
     values, cell_frame = _frames(records, cells, ["submission", "sheet", *result_keys])
-    values[list(_FLOAT_COLUMNS["result"])] = values[list(_FLOAT_COLUMNS["result"])].astype(float)
+    values[list(result_numeric)] = values[list(result_numeric)].astype(float)
     tables["result"] = Table("result", values, cell_frame, units)
 
     for typed in tables.values():

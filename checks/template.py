@@ -21,6 +21,9 @@ from checks.messages import render
 DEFAULT_TEMPLATE = "spec-v1"
 
 FieldType = Literal["text", "year", "unit", "date", "number", "amount", "rate", "measure"]
+# The types whose values the checks compute with (float columns of the typed tables). A measure may also be text
+# (e.g. "≥95%"), which is kept beside it.
+NUMERIC_TYPES: frozenset[FieldType] = frozenset({"number", "amount", "rate", "measure"})
 
 
 class _Strict(BaseModel):
@@ -56,6 +59,10 @@ class SheetSpec(_Strict):
     rows: dict[str, LabelSpec] = Field(default_factory=dict)
     total_label: str | None = None
     level1_aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    def numeric_keys(self) -> tuple[str, ...]:
+        """The keys of this sheet's fields or columns that hold numbers, as their types say."""
+        return tuple(key for key, spec in {**self.fields, **self.columns}.items() if spec.type in NUMERIC_TYPES)
 
     def names(self) -> set[str]:
         return {normalise_label(text) for text in (self.title, *self.aliases)}

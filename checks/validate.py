@@ -9,7 +9,7 @@ from typing import Any
 import pandera.pandas as pa
 
 from checks.findings import FileReport, Finding
-from checks.records import Submission
+from checks.records import ReadSubmission
 from checks.rules import Rule, build_rules
 from checks.tables import MODELS, Batch, build_batch
 from checks.template import Template, default_template, unreadable_finding
@@ -48,7 +48,7 @@ def _failures(schema: pa.DataFrameSchema, batch: Batch, table_key: str) -> list[
     return []
 
 
-def validate_batch(submissions: list[Submission], template: Template | None = None) -> list[FileReport]:
+def validate_batch(submissions: list[ReadSubmission], template: Template | None = None) -> list[FileReport]:
     """One report per submission, in order: reader findings, then every failed catalogue rule."""
     template = template or default_template()
     batch = build_batch(submissions, template)

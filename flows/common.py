@@ -8,13 +8,14 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
-from prefect import Task
+from prefect import State, Task
+from prefect.client.schemas.objects import TaskRun
 from prefect.utilities.annotations import quote
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from budgetflow.settings import Settings
+from config.settings import Settings
 from models.database import engine_for
 
 P = ParamSpec("P")
@@ -46,9 +47,29 @@ def database_task(function: Callable[P, R]) -> Callable[P, R]:
     return guarded
 
 
+def is_transient(error: BaseException | None) -> bool:
+    """Whether trying again later may succeed: the database was down, dropped the connection, was locked
+    (SQLite's busy timeout) or gave up a transaction in a deadlock or a serialization failure. A bug, a
+    refused row or a full disk fails the same way every time, and retrying it only hides it for longer."""
+    while error is not None:
+        if isinstance(error, DatabaseUnavailable | OperationalError):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        error = error.__cause__
+    return False
+
+
+def _retry_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    return is_transient(state.data if isinstance(state.data, BaseException) else None)
+
+
 def retrying(database_task: Task[P, R], settings: Settings) -> Task[P, R]:
+    """The task, retried with growing delays when it failed on a transient database error (and only then)."""
     delays = [settings.db_retry_delay_seconds * 2**attempt for attempt in range(settings.db_retries)]
-    return database_task.with_options(retries=settings.db_retries, retry_delay_seconds=delays or 0)
+    return database_task.with_options(
+        retries=settings.db_retries, retry_delay_seconds=delays or 0, retry_condition_fn=_retry_transient
+    )
 
 
 def filing_year(today: dt.date) -> int:

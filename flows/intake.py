@@ -28,19 +28,19 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
-from alerts.mail import SmtpSettings
-from alerts.outbox import DeliveryResult, deliver_pending
-from budgetflow.settings import Settings
 from checks.attribution import named_by_file
-from checks.findings import FileReport
+from checks.findings import FileReport, Status
+from config.settings import Settings
 from flows.common import DatabaseUnavailable, database_task, engine_of, filing_year, retrying, settings_for, untracked
 from flows.period_report import period_report, refresh_status
 from intake import pipeline, progress, summaries
 from intake.archive import SkippedEntry
+from intake.isolation import IsolatedPool
+from intake.outbox import DeliveryResult, deliver_pending
 from intake.pipeline import IntakeSummary, ReadBatch, Received, Written
 from models.database import upgrade
 from models.reporting import bureau_names, registered_names
-from models.store import ClaimedReceipt, LoadItem, LoadOutcome, finish_run, start_run
+from models.store import ClaimedReceipt, LoadItem, LoadOutcome, Outcome, finish_run, start_run
 from models.tables import utcnow
 
 __all__ = ["DatabaseUnavailable", "InboxMissing", "IntakeFailed", "intake"]
@@ -79,15 +79,18 @@ def receive_files(settings: Settings, inbox: Path, run_id: int) -> Received:
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def write_missing_outputs(settings: Settings) -> list[Written]:
+def write_missing_outputs(settings: Settings, pool: IsolatedPool) -> list[Written]:
     """The pages and annotated copies an earlier run loaded but did not live to write."""
-    return pipeline.repair_outputs(settings, engine_of(settings))
+    return pipeline.repair_outputs(settings, engine_of(settings), pool)
 
 
 @task(cache_policy=NO_CACHE)
-def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt], isolated: bool = True) -> ReadBatch:
-    """Read and check a batch of archived workbooks, ready to load."""
-    batch = pipeline.read_and_check(receipts, settings, isolated=isolated)
+def read_workbooks(
+    settings: Settings, receipts: list[ClaimedReceipt], pool: IsolatedPool | None = None, isolated: bool = True
+) -> ReadBatch:
+    """Read and check a batch of archived workbooks, ready to load: by the run's worker processes (`pool`), or
+    here, file by file (`isolated=False`, on a Dask worker)."""
+    batch = pipeline.read_and_check(receipts, settings, pool, isolated=isolated)
     progress.advance("read", len(receipts))
     return batch
 
@@ -95,18 +98,19 @@ def read_workbooks(settings: Settings, receipts: list[ClaimedReceipt], isolated:
 DASK_READ_CHUNK = 250  # files per task on a Dask worker, read and checked: the cluster's unit of work
 
 
-def read_batches(settings: Settings, receipts: list[ClaimedReceipt], dask_address: str | None) -> Generator[ReadBatch]:
-    """Each batch ready to load, in order: read and checked here one batch ahead, or all at once on Dask."""
+def read_batches(settings: Settings, receipts: list[ClaimedReceipt], pool: IsolatedPool) -> Generator[ReadBatch]:
+    """Each batch ready to load, in order: read and checked here one batch ahead (the flow's task runner, and
+    the run's worker processes), or all at once on the Dask cluster of `settings.dask_address`."""
     batches = pipeline.batches(receipts, settings.batch_size)
-    if dask_address is None:
+    if settings.dask_address is None:
         # The next batch is read and checked (by worker processes, waited on in a thread) while this one is
         # loaded and reported, so that the reading and the rest use both cores at once.
-        pending = read_workbooks.submit(settings, untracked(batches[0])) if batches else None
+        pending = read_workbooks.submit(settings, untracked(batches[0]), untracked(pool)) if batches else None
         for index in range(len(batches)):
             assert pending is not None
             items = pending.result()
             following = batches[index + 1] if index + 1 < len(batches) else None
-            pending = read_workbooks.submit(settings, untracked(following)) if following else None
+            pending = read_workbooks.submit(settings, untracked(following), untracked(pool)) if following else None
             yield items
         return
 
@@ -114,8 +118,11 @@ def read_batches(settings: Settings, receipts: list[ClaimedReceipt], dask_addres
 
     # A Dask worker is a daemon process and may not start reader processes of its own: it reads one file
     # after another, and the cluster reads the chunks side by side. Reading needs no database password.
+    # Prefect's Dask runner takes the reading alone: as the flow's task runner it would also take the pages and
+    # copies (which need the database and the run's workers), and a subflow that yields the batches would leave
+    # its run context set in this flow between them.
     reading = settings.model_copy(update={"read_workers": 1, "database_url": None})
-    runner = DaskTaskRunner(address=dask_address)
+    runner = DaskTaskRunner(address=settings.dask_address)
     with runner:
         reads = [
             [
@@ -125,17 +132,19 @@ def read_batches(settings: Settings, receipts: list[ClaimedReceipt], dask_addres
             for batch in batches
         ]
         for _ in batches:
-            yield _joined([_dask_chunk(settings, *read) for read in reads.pop(0)])  # let go once it is loaded
+            yield _joined([_dask_chunk(settings, pool, *read) for read in reads.pop(0)])  # let go once it is loaded
 
 
-def _dask_chunk(settings: Settings, chunk: list[ClaimedReceipt], future: PrefectFuture[ReadBatch]) -> ReadBatch:
+def _dask_chunk(
+    settings: Settings, pool: IsolatedPool, chunk: list[ClaimedReceipt], future: PrefectFuture[ReadBatch]
+) -> ReadBatch:
     """A chunk read on Dask; read here instead, in worker processes, when a file killed the Dask workers
     that took it (Dask gives up on a task that killed three) or the cluster failed it otherwise."""
     try:
         return future.result()
     except Exception as exc:
         get_run_logger().warning("Dask 读取失败（%s），改在本机的读取进程中读取这 %d 个文件", exc, len(chunk))
-        return pipeline.read_and_check(chunk, settings)
+        return pipeline.read_and_check(chunk, settings, pool)
 
 
 def _joined(parts: list[ReadBatch]) -> ReadBatch:
@@ -153,9 +162,11 @@ def load_submissions(settings: Settings, run_id: int, items: list[LoadItem]) -> 
 
 @task(cache_policy=NO_CACHE)
 @database_task
-def write_reports(settings: Settings, outcomes: list[LoadOutcome], reports: list[FileReport]) -> list[Written]:
-    """Annotated workbooks and HTML pages of the submissions a batch loaded."""
-    return pipeline.write_outputs(settings, engine_of(settings), outcomes, reports)
+def write_reports(
+    settings: Settings, outcomes: list[LoadOutcome], reports: list[FileReport], pool: IsolatedPool
+) -> list[Written]:
+    """Annotated workbooks and HTML pages of the submissions a batch loaded, by the run's worker processes."""
+    return pipeline.write_outputs(settings, engine_of(settings), outcomes, reports, pool)
 
 
 @task(cache_policy=NO_CACHE)
@@ -167,7 +178,7 @@ def deliver_alerts(
     a `time.monotonic()` value) is spent; what cannot be sent now waits for a later run."""
     return deliver_pending(
         engine_of(settings),
-        SmtpSettings(),
+        settings.smtp,
         settings.outbox_dir,
         retry_seconds=settings.alert_retry_seconds,
         now=due_by,
@@ -201,7 +212,7 @@ def publish_artifacts(summary: IntakeSummary) -> None:
     """The run's table and summary in the Prefect UI, under stable keys so history is browsable, and a page of
     findings per submission loaded. A run with nothing new leaves the keyed summary alone (the last meaningful
     one stays the latest) and says so in an artifact of its own."""
-    if not summary.count("loaded"):
+    if not summary.count(Outcome.LOADED):
         create_markdown_artifact(markdown=summaries.artifact_markdown(summary), description="入库运行摘要（无新报表）")
         return
     create_table_artifact(
@@ -233,7 +244,7 @@ def _failed(inbox: str, exc: Exception, summary: IntakeSummary | None, archived:
     if archived is None:
         where = f"收件箱 {inbox} 中的文件未作处理，仍在收件箱中，下次运行时处理"
     elif summary is not None and summary.outcomes:
-        where = f"已入库 {summary.count('loaded')} 份；其余已归档的文件下次运行时继续处理"
+        where = f"已入库 {summary.count(Outcome.LOADED)} 份；其余已归档的文件下次运行时继续处理"
     else:
         where = f"已归档的 {archived} 个文件下次运行时继续处理"
     reason = f"{exc}；{where}" if not isinstance(exc, InboxMissing) else str(exc)
@@ -267,7 +278,7 @@ def _log_files(summary: IntakeSummary) -> None:
     logger = get_run_logger()
     for outcome in summary.outcomes:
         line = summaries.file_line(summary, outcome)
-        if outcome.status == "unreadable":
+        if outcome.status is Status.UNREADABLE:
             logger.warning("%s", line)
         else:
             logger.info("%s", line)
@@ -295,13 +306,13 @@ def intake(
 ) -> IntakeSummary:
     """Inbox → archive → read → check → load (with alerts) → reports → mail, in batches.
 
-    `dask_address` (e.g. `tcp://10.0.0.5:8786`): read on that Dask cluster; its workers need the
-    checkout and the data directory at the same paths as here.
+    `dask_address` (e.g. `tcp://10.0.0.5:8786`, or `BUDGETFLOW_DASK_ADDRESS`): read on that Dask cluster;
+    its workers need the checkout and the data directory at the same paths as here.
     """
-    settings = settings_for(data_dir, batch_size=batch_size)
+    settings = settings_for(data_dir, batch_size=batch_size, dask_address=dask_address)
     inbox_path = Path(inbox) if inbox else settings.inbox_dir
     started = utcnow()
-    mail_deadline = time.monotonic() + SmtpSettings().budget_seconds
+    mail_deadline = time.monotonic() + settings.smtp.budget_seconds
 
     try:
         if inbox is None:
@@ -320,8 +331,13 @@ def intake(
     progress.expect("read", len(receipts))
     progress.expect("load", len(receipts))
     try:
-        with pipeline.worker_pool(settings), closing(read_batches(settings, receipts, dask_address)) as read:
-            for repaired in retrying(write_missing_outputs, settings)(settings):
+        # The run's worker processes, given to each task that reads or writes workbooks (untracked: a task
+        # runner in this process shares them, and Prefect has nothing to look for inside them).
+        with (
+            pipeline.worker_pool(settings) as pool,
+            closing(read_batches(settings, receipts, pool)) as read,
+        ):
+            for repaired in retrying(write_missing_outputs, settings)(settings, untracked(pool)):
                 _log_problem(summary, repaired.problem)
             writing: PrefectFuture[list[Written]] | None = None
             loaded_last: list[LoadOutcome] = []
@@ -335,7 +351,9 @@ def intake(
                 if writing is not None:
                     _deliver_batch(settings, summary, loaded_last, writing.result(), mail_deadline)
                 # The batch's workbooks and pages are written (worker processes) while the next batch is loaded.
-                writing = retrying(write_reports, settings).submit(settings, untracked(outcomes), untracked(reports))
+                writing = retrying(write_reports, settings).submit(
+                    settings, untracked(outcomes), untracked(reports), untracked(pool)
+                )
                 loaded_last = outcomes
             # Everything is loaded: the period reports are written while the last batch's pages are.
             for year in summary.fiscal_years:
@@ -358,7 +376,7 @@ def intake(
         raise _failed(str(inbox_path), exc, summary, len(receipts)) from exc
     _log_files(summary)
     summary.published_limit = settings.submission_artifacts_per_run
-    summary.unpublished = max(0, summary.count("loaded") - summary.published_limit)
+    summary.unpublished = max(0, summary.count(Outcome.LOADED) - summary.published_limit)
     publish_artifacts(untracked(summary))
     get_run_logger().info("%s", summaries.closing_line(summary))
     # A returned state is the run's final state, and callers get its data: the summary.

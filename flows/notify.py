@@ -8,12 +8,11 @@ import time
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from alerts.mail import SmtpSettings
-from alerts.outbox import DeliveryResult, deliver_pending, queue_reminders
-from budgetflow.settings import Settings
+from config.settings import Settings
 from flows.common import database_task, engine_of, filing_year, retrying, settings_for
 from flows.period_report import refresh_status
 from intake import pipeline
+from intake.outbox import DeliveryResult, deliver_pending, queue_reminders
 from models.database import upgrade
 from models.reporting import deadlines_passed, missing_bureaus
 
@@ -40,7 +39,7 @@ def deliver(settings: Settings, ignore_schedule: bool) -> DeliveryResult:
     engine = engine_of(settings)
     upgrade(settings.database_url_value())
     pipeline.repair_outputs(settings, engine)
-    smtp = SmtpSettings()
+    smtp = settings.smtp
     return deliver_pending(
         engine,
         smtp,

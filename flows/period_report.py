@@ -10,13 +10,14 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from budgetflow.settings import Settings
 from checks.findings import STATUS_TEXT
+from checks.period import PeriodReport
+from config.settings import Settings
 from flows.common import database_task, engine_of, filing_year, retrying, settings_for, untracked
 from intake.summaries import markdown_text, period_status_description, period_status_rows
 from models.database import upgrade
 from models.reporting import period_report as read_period
-from reports.period import MISSING, PeriodReport, write_html, write_workbook
+from reports.period import MISSING, write_html, write_workbook
 
 PARALLEL_WRITE_LINES = 2000  # bureaus from which the workbook is written in a process of its own (~0.2 ms a line)
 

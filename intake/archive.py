@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbooks.reader import sha256_of
+from checks.identity import sha256_of
 
 ARCHIVING_THREADS = 4  # the disk's fsync waits, hashing and copying release the interpreter lock: 2× faster than one
 

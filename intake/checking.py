@@ -18,15 +18,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from budgetflow.settings import ReaderLimits
 from checks.findings import FileReport
-from checks.records import Submission
+from checks.identity import sha256_of
+from checks.records import ReadSubmission
 from checks.template import Template, unreadable_finding
+from config.settings import ReaderLimits
 from intake.isolation import CHECKING, FileTookTooLong, IsolatedPool, WorkerLost, beat, file_limits, inline_map
-from workbooks.reader import read_submission, sha256_of
+from workbooks.reader import read_submission
 
 if TYPE_CHECKING:
-    from models.store import TypedRows
+    from models.rows import TypedRows
 
 RESUBMIT = "请用 Excel 或 WPS 打开该文件，另存为 .xlsx 后重新提交；如仍无法处理，请与财政局联系"
 FAILED = f"文件无法处理：读取或校验该文件时出错。{RESUBMIT}"
@@ -56,7 +57,7 @@ class CheckedFile:
     """What became of one file: what was read (cover, findings, sheet titles: no values), its report, its typed
     rows for loading, and, for the operator, what went wrong inside budgetflow or an engine."""
 
-    read: Submission
+    read: ReadSubmission
     report: FileReport
     rows: TypedRows = field(default_factory=dict)
     problem: str | None = None
@@ -79,11 +80,11 @@ def _sha256(job: CheckJob) -> str:
         return ""
 
 
-def _unprocessable(job: CheckJob, template: Template, reason: str) -> Submission:
-    return Submission(file=job.file_name, sha256=_sha256(job), template=template.name, unreadable=reason)
+def _unprocessable(job: CheckJob, template: Template, reason: str) -> ReadSubmission:
+    return ReadSubmission(file=job.file_name, sha256=_sha256(job), template=template.name, unreadable=reason)
 
 
-def _read(job: CheckJob, template: Template, limits: ReaderLimits) -> tuple[Submission, str | None]:
+def _read(job: CheckJob, template: Template, limits: ReaderLimits) -> tuple[ReadSubmission, str | None]:
     """The file read within its limits, or an unreadable submission saying why; and the problem, if any."""
     try:
         with file_limits(limits):
@@ -103,7 +104,7 @@ def _read(job: CheckJob, template: Template, limits: ReaderLimits) -> tuple[Subm
     return submission, None
 
 
-def _checked(submissions: list[Submission], template: Template) -> list[tuple[FileReport, str | None]]:
+def _checked(submissions: list[ReadSubmission], template: Template) -> list[tuple[FileReport, str | None]]:
     """Every submission's report: the batch checked at once, or, when that fails, one at a time."""
     # imported when there is something to check: pandas and pandera take half a second, which a run that
     # finds nothing new need not wait for
@@ -132,7 +133,7 @@ def check_part(
     jobs: Sequence[CheckJob], template: Template, limits: ReaderLimits, with_rows: bool
 ) -> list[CheckedFile]:
     """Read and check files as one batch (pandera costs ~100 ms a batch, whatever its size)."""
-    read: list[tuple[Submission, str | None] | None] = []
+    read: list[tuple[ReadSubmission, str | None] | None] = []
     for index, job in enumerate(jobs):
         beat(index)
         read.append(None if job.must_exist and not Path(job.path).is_file() else _read(job, template, limits))
@@ -142,7 +143,7 @@ def check_part(
     results = []
     for job, item in zip(jobs, read, strict=True):
         if item is None:
-            missing = Submission(file=job.file_name, sha256=job.sha256 or "", template=template.name)
+            missing = ReadSubmission(file=job.file_name, sha256=job.sha256 or "", template=template.name)
             results.append(CheckedFile(missing, FileReport(job.file_name, job.sha256 or ""), missing=True))
             continue
         submission, problem = item
@@ -160,9 +161,9 @@ def _lost(job: CheckJob, why: WorkerLost, template: Template, limits: ReaderLimi
     return CheckedFile(submission, report, _typed_rows(submission, report), f"{job.file_name}: {cause}")
 
 
-def _typed_rows(submission: Submission, report: FileReport) -> TypedRows:
+def _typed_rows(submission: ReadSubmission, report: FileReport) -> TypedRows:
     # imported here: `budgetflow validate` checks files without a database, and need not wait for SQLAlchemy
-    from models.store import typed_rows
+    from models.rows import typed_rows
 
     return typed_rows(submission, report.findings)
 

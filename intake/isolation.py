@@ -34,7 +34,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
-from budgetflow.settings import ReaderLimits
+from config.settings import ReaderLimits
 
 J = TypeVar("J")
 R = TypeVar("R")

@@ -12,31 +12,30 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from alerts.outbox import DeliveryResult, submission_alerts
-from budgetflow.settings import ReaderLimits, Settings
 from checks.attribution import bureau_of_file, named_by_file, year_of_file
-from checks.findings import FileReport
-from checks.records import Submission as ReadSubmission
+from checks.findings import FileReport, Status
+from checks.records import ReadSubmission
 from checks.template import Template, load_template, unreadable_finding
+from config.settings import ReaderLimits, Settings
 from intake import progress
 from intake.archive import SkippedEntry, archive_files, archive_path_for, discover, remove_from_inbox
 from intake.checking import CheckJob, check_files
 from intake.isolation import FileTookTooLong, IsolatedPool, WorkerLost, beat, file_limits
+from intake.outbox import DeliveryResult, submission_alerts
+from models.queries import outputs_written, report_of, without_outputs
 from models.reporting import registered_names, submissions_by_id
+from models.rows import typed_rows
 from models.store import (
     AlertsFor,
     ClaimedReceipt,
     Delivery,
     LoadItem,
     LoadOutcome,
+    Outcome,
     count_attempts,
     load_batch,
-    outputs_written,
     pending_receipts,
     record_receipts,
-    report_of,
-    typed_rows,
-    without_outputs,
 )
 from models.tables import Submission
 from reports.outputs import SubmissionOutputs, output_paths, output_stem, write_page, write_submission_outputs
@@ -73,9 +72,9 @@ class IntakeSummary:
 
     @property
     def fiscal_years(self) -> list[int]:
-        return sorted({o.fiscal_year for o in self.outcomes if o.fiscal_year and o.outcome == "loaded"})
+        return sorted({o.fiscal_year for o in self.outcomes if o.fiscal_year and o.outcome is Outcome.LOADED})
 
-    def count(self, outcome: str) -> int:
+    def count(self, outcome: Outcome) -> int:
         return sum(o.outcome == outcome for o in self.outcomes)
 
     def add_delivery(self, result: DeliveryResult) -> None:
@@ -86,8 +85,8 @@ class IntakeSummary:
         """The mail server did not answer (or the run's time for mail is spent): the rest waits for a later run."""
         return self.delivery is not None and self.delivery.unavailable
 
-    def status_count(self, status: str) -> int:
-        return sum(o.status == status and o.outcome == "loaded" for o in self.outcomes)
+    def status_count(self, status: Status) -> int:
+        return sum(o.status == status and o.outcome is Outcome.LOADED for o in self.outcomes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,22 +143,25 @@ class ReadBatch:
     missing: list[SkippedEntry] = field(default_factory=list)
 
 
-def read_and_check(receipts: Sequence[ClaimedReceipt], settings: Settings, *, isolated: bool = True) -> ReadBatch:
-    """Read and check a batch, ready to load: in worker processes (the run's, inside `worker_pool`), each
-    checking the part it read; here, file by file, where no worker process may be started (`isolated=False`).
+def read_and_check(
+    receipts: Sequence[ClaimedReceipt], settings: Settings, pool: IsolatedPool | None = None, *, isolated: bool = True
+) -> ReadBatch:
+    """Read and check a batch, ready to load: in worker processes (the run's `pool`, or workers started for this
+    batch), each checking the part it read; here, file by file, where no worker process may be started
+    (`isolated=False`).
 
     Checking where the files were read keeps it off the flow's own process, whose one interpreter lock
     the loading, the alerts and Prefect share; for the same reason each submission comes back as its
     cover, report and typed rows, not as the reader's objects. A part is checked as one batch (pandera
     costs ~150 ms a batch whatever its size), so a large batch is cut into as many parts as there are workers.
     """
-    template, limits = load_template(settings.template), ReaderLimits()  # once per batch, not once per file
+    template, limits = load_template(settings.template), settings.limits  # the template once per batch
     given_up = {r.id: _given_up(r, template) for r in receipts if r.attempts >= settings.max_receipt_attempts}
     to_read = [receipt for receipt in receipts if receipt.id not in given_up]
     jobs = [CheckJob(r.archive_path, r.file_name, r.sha256, must_exist=True) for r in to_read]
     parts = _workers(settings) if len(jobs) >= PARALLEL_READ_MINIMUM else 1
-    with _pool(settings, isolated) as pool:
-        checked = check_files(jobs, template, limits, pool, parts=parts)
+    with _pool(settings, pool, isolated) as workers:
+        checked = check_files(jobs, template, limits, workers, parts=parts)
     read = {r.id: c for r, c in zip(to_read, checked, strict=True)}
     batch = ReadBatch([])
     for receipt in receipts:
@@ -177,34 +179,28 @@ def _workers(settings: Settings) -> int:
     return settings.read_workers or os.cpu_count() or 1
 
 
-_run_pool: IsolatedPool | None = None
-
-
 @contextmanager
 def worker_pool(settings: Settings) -> Iterator[IsolatedPool]:
-    """The worker processes the batches inside this block share; ended, with their work, on leaving it.
+    """Worker processes for a run's batches to share, given to each call; ended, with their work, on leaving.
 
     A fresh pool per batch cost each new worker its first use of everything: pandera builds its schemas
     (and imports its typing back-ends, ~0.25 s), the template and the caches are made again, and forking
     the grown flow process copies its page tables. Reads and writes of a run share these workers.
     """
-    global _run_pool
-    pool = IsolatedPool(_workers(settings), ReaderLimits())
-    outer, _run_pool = _run_pool, pool
+    pool = IsolatedPool(_workers(settings), settings.limits)
     try:
         yield pool
     finally:
-        _run_pool = outer
         pool.close()
 
 
 @contextmanager
-def _pool(settings: Settings, isolated: bool) -> Iterator[IsolatedPool | None]:
-    """The run's workers inside `worker_pool`, else workers started for this call (None: not isolated)."""
+def _pool(settings: Settings, given: IsolatedPool | None, isolated: bool) -> Iterator[IsolatedPool | None]:
+    """The workers given, else workers started for this call (None: not isolated, read here)."""
     if not isolated:
         yield None
-    elif _run_pool is not None:
-        yield _run_pool
+    elif given is not None:
+        yield given
     else:
         with worker_pool(settings) as pool:
             yield pool
@@ -254,32 +250,40 @@ class Written:
 
 
 def write_outputs(
-    settings: Settings, engine: Engine, outcomes: Sequence[LoadOutcome], reports: Sequence[FileReport]
+    settings: Settings,
+    engine: Engine,
+    outcomes: Sequence[LoadOutcome],
+    reports: Sequence[FileReport],
+    pool: IsolatedPool | None = None,
 ) -> list[Written]:
     """Annotated workbook and HTML page of every submission this run loaded; many are written in worker processes."""
-    loaded = {o.submission_id: report for o, report in zip(outcomes, reports, strict=True) if o.outcome == "loaded"}
+    loaded = {
+        o.submission_id: report for o, report in zip(outcomes, reports, strict=True) if o.outcome is Outcome.LOADED
+    }
     submissions = submissions_by_id(engine, [i for i in loaded if i is not None])
-    return _write(settings, engine, [(submission, loaded[submission.id]) for submission in submissions])
+    return _write(settings, engine, [(submission, loaded[submission.id]) for submission in submissions], pool)
 
 
-def repair_outputs(settings: Settings, engine: Engine) -> list[Written]:
+def repair_outputs(settings: Settings, engine: Engine, pool: IsolatedPool | None = None) -> list[Written]:
     """The pages and annotated copies of loaded submissions that were never written (a run died in between)."""
-    return _write(settings, engine, [(s, report_of(engine, s)) for s in without_outputs(engine)])
+    return _write(settings, engine, [(s, report_of(engine, s)) for s in without_outputs(engine)], pool)
 
 
-def _write(settings: Settings, engine: Engine, loaded: Sequence[tuple[Submission, FileReport]]) -> list[Written]:
+def _write(
+    settings: Settings, engine: Engine, loaded: Sequence[tuple[Submission, FileReport]], pool: IsolatedPool | None
+) -> list[Written]:
     directory = settings.reports_dir / "submissions"
     registry = registered_names(engine) if any(s.bureau_code is None for s, _ in loaded) else []
     jobs = [_output_job(directory, s, report, registry) for s, report in loaded]
-    limits = ReaderLimits()
+    limits = settings.limits
     if len(jobs) < PARALLEL_WRITE_MINIMUM:
         written = write_part(jobs, limits)
     else:
-        with _pool(settings, isolated=True) as pool:
-            assert pool is not None
-            size = max(1, len(jobs) // (pool.workers * 4))
+        with _pool(settings, pool, isolated=True) as workers:
+            assert workers is not None
+            size = max(1, len(jobs) // (workers.workers * 4))
             parts = [jobs[start : start + size] for start in range(0, len(jobs), size)]
-            written = pool.map(write_part, parts, limits, lost=_page_only)
+            written = workers.map(write_part, parts, limits, lost=_page_only)
     outputs_written(engine, [s.id for (s, _), (outputs, _) in zip(loaded, written, strict=True) if s.id is not None])
     return [Written(s, outputs, problem) for (s, _), (outputs, problem) in zip(loaded, written, strict=True)]
 

@@ -11,14 +11,15 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from checks.findings import STATUS_TEXT, Finding, Severity
+from checks.findings import NEEDS_RESUBMISSION, STATUS_TEXT, Finding, Severity, Status
+from checks.period import PeriodReport
 from intake.pipeline import IntakeSummary
-from models.store import LoadOutcome
+from models.store import LoadOutcome, Outcome
 from reports.annotation import SEVERITY_TEXT
 from reports.html import grouped_by_sheet
-from reports.period import MISSING, PeriodReport
+from reports.period import MISSING
 
-OUTCOME_TEXT = {"loaded": "已入库", "duplicate": "重复（未再入库）", "skipped": "已由其他运行入库"}
+OUTCOME_TEXT = {Outcome.LOADED: "已入库", Outcome.DUPLICATE: "重复（未再入库）", Outcome.SKIPPED: "已由其他运行入库"}
 # The name of a Completed state whose run loaded a failed or unreadable submission: the runs list shows it
 # beside the plain "Completed" of clean runs.
 NEEDS_ATTENTION = "需要处理"
@@ -30,12 +31,12 @@ NOT_YET_SUBMITTED = "尚未报送"
 
 
 def _loaded(summary: IntakeSummary) -> list[LoadOutcome]:
-    return [o for o in summary.outcomes if o.outcome == "loaded"]
+    return [o for o in summary.outcomes if o.outcome is Outcome.LOADED]
 
 
 def needs_attention(summary: IntakeSummary) -> bool:
     """Whether the run loaded a submission that failed its checks or could not be read."""
-    return any(o.status in ("failed", "unreadable") for o in _loaded(summary))
+    return any(o.status in NEEDS_RESUBMISSION for o in _loaded(summary))
 
 
 def state_message(summary: IntakeSummary) -> str:
@@ -44,8 +45,8 @@ def state_message(summary: IntakeSummary) -> str:
     counts = Counter(o.status for o in loaded)
     if loaded:
         parts = [
-            f"{len(loaded)} 份：通过 {counts['passed']}，有警告 {counts['warnings']}，"
-            f"未通过 {counts['failed']}，无法读取 {counts['unreadable']}"
+            f"{len(loaded)} 份：通过 {counts[Status.PASSED]}，有警告 {counts[Status.WARNINGS]}，"
+            f"未通过 {counts[Status.FAILED]}，无法读取 {counts[Status.UNREADABLE]}"
         ]
     else:
         parts = [NOTHING_NEW]
@@ -92,7 +93,7 @@ def file_line(summary: IntakeSummary, outcome: LoadOutcome) -> str:
     version = f" 第 {outcome.version} 版" if outcome.version else ""
     status = STATUS_TEXT.get(outcome.status, outcome.status)
     line = f"{outcome.file_name}：{bureau_of(summary, outcome)}{year}{version}，{status}"
-    if outcome.outcome != "loaded":
+    if outcome.outcome is not Outcome.LOADED:
         line += f"，{OUTCOME_TEXT.get(outcome.outcome, outcome.outcome)}"
     first = first_finding(outcome.findings)
     if first is not None:
@@ -126,7 +127,7 @@ def artifact_table(summary: IntakeSummary) -> list[dict[str, object]]:
     page and annotated workbook are on the server."""
     rows: list[dict[str, object]] = []
     for o in summary.outcomes:
-        written = summary.written.get(o.submission_id or -1) if o.outcome == "loaded" else None
+        written = summary.written.get(o.submission_id or -1) if o.outcome is Outcome.LOADED else None
         rows.append(
             {
                 "文件": o.file_name,
@@ -149,8 +150,8 @@ def artifact_table(summary: IntakeSummary) -> list[dict[str, object]]:
 def artifact_markdown(summary: IntakeSummary) -> str:
     """The run at a glance: a headline that says when submissions failed, counts, and where outputs are."""
     loaded = _loaded(summary)
-    failed = [o for o in loaded if o.status == "failed"]
-    unreadable = [o for o in loaded if o.status == "unreadable"]
+    failed = [o for o in loaded if o.status is Status.FAILED]
+    unreadable = [o for o in loaded if o.status is Status.UNREADABLE]
     if failed or unreadable:
         headline = f"## ⚠ 本次入库有 {len(failed)} 份未通过校验、{len(unreadable)} 份无法读取"
     elif loaded:
@@ -163,11 +164,11 @@ def artifact_markdown(summary: IntakeSummary) -> str:
         headline,
         "",
         f"- 收件箱：{markdown_text(summary.inbox)}，{summary.files_seen} 个文件",
-        f"- 入库 {len(loaded)}，重复 {summary.count('duplicate')}；通过 {summary.status_count('passed')}，"
-        f"有警告 {summary.status_count('warnings')}，未通过 {len(failed)}，无法读取 {len(unreadable)}",
+        f"- 入库 {len(loaded)}，重复 {summary.count(Outcome.DUPLICATE)}；通过 {summary.status_count(Status.PASSED)}，"
+        f"有警告 {summary.status_count(Status.WARNINGS)}，未通过 {len(failed)}，无法读取 {len(unreadable)}",
         f"- 新增提醒邮件 {summary.alerts_queued} 封",
     ]
-    problems = [o for o in loaded if o.status in ("failed", "unreadable")]
+    problems = [o for o in loaded if o.status in NEEDS_RESUBMISSION]
     if problems:
         lines += ["", "| 文件 | 单位 | 状态 | 错误 | 首个问题 |", "|---|---|---|---|---|"]
         for o in problems:
@@ -208,11 +209,11 @@ def failure_markdown(inbox: str, reason: str, summary: IntakeSummary | None) -> 
         f"- 原因：{markdown_text(reason)}",
     ]
     if summary is not None and summary.outcomes:
-        lines.append(f"- 失败前已入库 {summary.count('loaded')} 份，重复 {summary.count('duplicate')} 份")
+        lines.append(f"- 失败前已入库 {summary.count(Outcome.LOADED)} 份，重复 {summary.count(Outcome.DUPLICATE)} 份")
     return "\n".join(lines)
 
 
-ATTENTION_ORDER = {"unreadable": 0, "failed": 1, "warnings": 2, "passed": 3}
+ATTENTION_ORDER = {Status.UNREADABLE: 0, Status.FAILED: 1, Status.WARNINGS: 2, Status.PASSED: 3}
 
 
 def submissions_to_publish(summary: IntakeSummary, limit: int) -> list[LoadOutcome]:

@@ -12,11 +12,13 @@ from typing import Any
 
 import yaml
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from alerts.mail import valid_address
+from checks.addresses import valid_address
 from checks.attribution import bureau_of_file, year_of_file
+from checks.findings import Status
+from checks.period import BureauLine, PeriodReport
+from models import bulk
 from models.database import session_scope
 from models.tables import (
     Bureau,
@@ -28,7 +30,6 @@ from models.tables import (
     ThreePublicLine,
     utcnow,
 )
-from reports.period import BureauLine, PeriodReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,27 +93,28 @@ def _date(path: Path, value: Any) -> dt.date:
 
 def import_registry(engine: Engine, entries: list[RegistryEntry], deadlines: dict[int, dt.date]) -> None:
     """Upsert the registered bureaus and the deadlines (bureaus not listed stay as they are)."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    bureaus = {  # by code, the last entry of a code winning: one statement may not update a row twice
+        entry.code: {
+            "code": entry.code,
+            "name": entry.name,
+            "email": entry.email,
+            "registry_email": entry.email,
+            "registered": True,
+            "first_seen": utcnow(),
+            "last_seen": utcnow(),
+        }
+        for entry in entries
+    }
     with session_scope(engine) as session:
-        for entry in entries:
-            statement = dialect.insert(Bureau).values(
-                code=entry.code,
-                name=entry.name,
-                email=entry.email,
-                registry_email=entry.email,
-                registered=True,
-                first_seen=utcnow(),
-                last_seen=utcnow(),
-            )
+        if bureaus:  # a bureau seen before keeps its cover's e-mail and first sighting
             session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["code"],
-                    set_={"name": entry.name, "registry_email": entry.email, "registered": True},
-                )
+                bulk.upsert(session, Bureau, ["code"], ["name", "registry_email", "registered"]), list(bureaus.values())
             )
-        for year, due in deadlines.items():
-            statement = dialect.insert(Deadline).values(fiscal_year=year, due_on=due)
-            session.execute(statement.on_conflict_do_update(index_elements=["fiscal_year"], set_={"due_on": due}))
+        if deadlines:
+            session.execute(
+                bulk.upsert(session, Deadline, ["fiscal_year"], ["due_on"]),
+                [{"fiscal_year": year, "due_on": due} for year, due in deadlines.items()],
+            )
 
 
 def deadline_of(engine: Engine, fiscal_year: int) -> dt.date | None:
@@ -240,7 +242,7 @@ def _unreadable_files_of(session: Session, bureaus: list[Bureau], fiscal_year: i
         return {}
     files = session.execute(
         select(Submission)
-        .where(col(Submission.status) == "unreadable", col(Submission.bureau_code).is_(None))
+        .where(col(Submission.status) == Status.UNREADABLE, col(Submission.bureau_code).is_(None))
         .where(col(Submission.received_at) >= dt.datetime(fiscal_year, 1, 1, tzinfo=dt.UTC))
         .order_by(col(Submission.received_at))
     ).scalars()

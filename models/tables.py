@@ -8,12 +8,30 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import ExactDecimal
+
+
+class ReceiptState(StrEnum):
+    RECEIVED = "received"  # taken from the inbox, not finished yet
+    LOADED = "loaded"
+    DUPLICATE = "duplicate"  # the same bytes as an earlier submission
+
+
+class AlertKind(StrEnum):
+    FAILED = "failed"
+    UNREADABLE = "unreadable"
+    REMINDER = "reminder"
+
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
 
 
 def utcnow() -> dt.datetime:
@@ -55,7 +73,7 @@ class AlertBase(SQLModel):
     """An email in the outbox: written here first, then sent; retried with backoff until it goes out."""
 
     dedupe_key: str = Field(max_length=200, unique=True)  # one alert per submission version or reminder
-    kind: str = Field(max_length=20)  # failed, unreadable, reminder
+    kind: str = Field(max_length=20)  # an AlertKind
     submission_id: int | None = Field(default=None, foreign_key="submission.id")
     bureau_code: str | None = Field(default=None, max_length=20)
     fiscal_year: int | None = None
@@ -64,7 +82,7 @@ class AlertBase(SQLModel):
     body_html: str
     attachment_path: str | None = Field(default=None, max_length=1000)
     attachment_name: str | None = Field(default=None, max_length=300)
-    status: str = Field(default="pending", max_length=20, index=True)  # pending, sent
+    status: str = Field(default=AlertStatus.PENDING, max_length=20, index=True)  # an AlertStatus
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=1000)
     next_attempt_at: dt.datetime = Field(default_factory=utcnow)
@@ -107,7 +125,7 @@ class ReceiptBase(SQLModel):
     file_name: str = Field(max_length=500)
     size: int
     received_at: dt.datetime = Field(default_factory=utcnow)
-    state: str = Field(default="received", max_length=20, index=True)  # received, loaded, duplicate
+    state: str = Field(default=ReceiptState.RECEIVED, max_length=20, index=True)  # a ReceiptState
     attempts: int = Field(default=0, description="later runs that took this receipt up again, unfinished")
 
 

@@ -22,11 +22,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
-from alerts.mail import OutgoingMail, SmtpSettings, build_message, one_line, send, valid_address
-from alerts.outbox import DeliveryResult
+from alerts.mail import OutgoingMail, build_message, one_line, send
 from budgetflow.cli import app
+from checks.addresses import valid_address
+from config.settings import SmtpSettings
 from flows.intake import intake
 from flows.notify import notify
+from intake.outbox import DeliveryResult
 from intake.pipeline import IntakeSummary
 from workbooks.samples import UNREADABLE_SAMPLE, clean_figures, seed_figures, write_workbook
 

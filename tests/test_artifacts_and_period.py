@@ -33,7 +33,7 @@ from typer.testing import CliRunner
 
 import flows.period_report as period_flow
 from budgetflow.cli import app
-from budgetflow.settings import Settings
+from config.settings import Settings
 from flows.intake import intake
 from flows.period_report import period_report
 from intake.pipeline import IntakeSummary

@@ -26,9 +26,9 @@ from msoffcrypto.format.ooxml import OOXMLFile  # type: ignore[import-untyped]
 from typer.testing import CliRunner
 
 from budgetflow.cli import app
-from budgetflow.settings import ReaderLimits
 from checks.findings import FileReport, Severity, Status
 from checks.validate import validate_batch
+from config.settings import ReaderLimits
 from tests.support import check, check_one
 from workbooks.reader import read_submission
 from workbooks.samples import UNREADABLE_BYTES, build_workbook, clean_figures, seed_figures, workbook_bytes

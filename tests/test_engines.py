@@ -18,7 +18,7 @@ import openpyxl
 import pytest
 
 from bench.generate import VARIANTS, generate
-from budgetflow.settings import ReaderLimits
+from config.settings import ReaderLimits
 from workbooks.cells import WorkbookGrid
 from workbooks.ooxml import _read_with_calamine, _read_with_openpyxl
 from workbooks.package import _check_archive

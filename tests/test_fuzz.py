@@ -58,9 +58,9 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from budgetflow.cli import app
-from budgetflow.settings import ReaderLimits
 from checks.findings import RULE_FAMILIES, FileReport, Severity, Status
 from checks.template import default_template
+from config.settings import ReaderLimits
 from intake.checking import CheckedFile, CheckJob, check_files
 from intake.isolation import IsolatedPool
 from tests.hostile import LIBREOFFICE_XLS, random_text, replace_cell, zip_bytes, zip_parts

@@ -30,7 +30,7 @@ from sqlmodel import Session, col
 from typer.testing import CliRunner
 
 from budgetflow.cli import app
-from budgetflow.settings import Settings
+from config.settings import Settings
 from flows.intake import IntakeFailed, intake
 from intake.pipeline import IntakeSummary
 from intake.summaries import NEEDS_ATTENTION

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from budgetflow.settings import Settings
+from config.settings import Settings
 from flows.intake import intake
 from intake import checking
 from intake.archive import HIDDEN, LOCK_FILE, NOT_A_FILE, STILL_WRITING, SYMLINK, archive_path_for, discover

@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from checks.findings import Finding, Severity
-from checks.records import Located, Submission
+from checks.records import Located, ReadSubmission
 from checks.template import Tolerances, default_template
 from checks.validate import validate_batch
 from tests.support import check_one, rules_of
@@ -53,7 +53,7 @@ def save(book: Workbook, tmp_path: Path, name: str = "book.xlsx") -> Path:
     return path
 
 
-def read(book: Workbook, tmp_path: Path, name: str = "book.xlsx") -> Submission:
+def read(book: Workbook, tmp_path: Path, name: str = "book.xlsx") -> ReadSubmission:
     return read_submission(save(book, tmp_path, name))
 
 
@@ -62,7 +62,7 @@ def what(located: Located | None) -> tuple[Any, int | None, str | None] | None:
     return None if located is None else (located.value, located.decimals, located.text)
 
 
-def values_of(submission: Submission) -> dict[str, Any]:
+def values_of(submission: ReadSubmission) -> dict[str, Any]:
     """Everything read, cells aside."""
     return {
         "unit": submission.unit,
@@ -79,17 +79,17 @@ def plain_values(tmp_path: Path) -> dict[str, Any]:
     return values_of(read(seed_book(), tmp_path, "plain.xlsx"))
 
 
-def findings(submission: Submission) -> list[tuple[str, Severity, str | None, tuple[str, ...]]]:
+def findings(submission: ReadSubmission) -> list[tuple[str, Severity, str | None, tuple[str, ...]]]:
     return [(f.rule, f.severity, f.sheet, f.cells) for f in submission.findings]
 
 
-def only(submission: Submission, rule: str) -> Finding:
+def only(submission: ReadSubmission, rule: str) -> Finding:
     matching = [f for f in submission.findings if f.rule == rule]
     assert len(matching) == 1, findings(submission)
     return matching[0]
 
 
-def summary_value(submission: Submission, row: str, column: str = "actual") -> Any:
+def summary_value(submission: ReadSubmission, row: str, column: str = "actual") -> Any:
     return submission.summary[(row, column)].value
 
 

@@ -26,9 +26,9 @@ from openpyxl.cell.cell import Cell
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from budgetflow.settings import Settings
 from checks.findings import FileReport, Finding, Severity, Status
-from checks.records import Submission
+from checks.records import ReadSubmission
+from config.settings import Settings
 from flows.intake import intake
 from models.database import engine_for
 from models.tables import FindingRecord, Project, SummaryLine, ThreePublicLine
@@ -67,7 +67,7 @@ def located(values: Mapping[Any, Any]) -> dict[Any, tuple[Any, ...]]:
     return {key: (item.value, item.cell, item.decimals, item.text, item.ambiguous) for key, item in values.items()}
 
 
-def typed_figures(submission: Submission) -> dict[str, Any]:
+def typed_figures(submission: ReadSubmission) -> dict[str, Any]:
     """What the reader produced: each typed value with the cell it came from, the sheets and columns it found."""
     return {
         "unit": submission.unit,

@@ -24,6 +24,7 @@ from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from checks.findings import FileReport, Finding, Severity
+from checks.period import BureauLine, PeriodReport
 from reports.annotate import (
     ERROR_FILL,
     MAX_CELLS_PER_RANGE,
@@ -35,7 +36,7 @@ from reports.annotate import (
 )
 from reports.html import submission_page
 from reports.outputs import write_submission_outputs
-from reports.period import BureauLine, PeriodReport, html_page, write_html
+from reports.period import html_page, write_html
 from reports.period import write_workbook as write_period_workbook
 from tests.support import check_one
 from workbooks.samples import MESSY, Layout, build_workbook, errors_figures, seed_figures, write_workbook

@@ -37,22 +37,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
-from budgetflow.settings import Settings
 from checks.findings import FileReport
+from checks.identity import sha256_of
 from checks.template import default_template
+from config.settings import Settings
 from intake import pipeline
 from intake.archive import Discovery, archive_files, archive_path_for, discover
+from intake.isolation import IsolatedPool
 from models.database import NEWEST_REVISION, alembic_config, engine_for, upgrade
-from models.store import (
-    LoadOutcome,
-    find_submission,
-    finish_run,
-    list_submissions,
-    load,
-    report_of,
-    start_run,
-    typed_rows,
-)
+from models.queries import find_submission, list_submissions, report_of
+from models.rows import typed_rows
+from models.store import LoadOutcome, finish_run, load, start_run
 from models.tables import (
     Bureau,
     FindingRecord,
@@ -66,7 +61,7 @@ from models.tables import (
     ThreePublicLine,
 )
 from tests.support import check_one
-from workbooks.reader import read_submission, sha256_of
+from workbooks.reader import read_submission
 from workbooks.samples import (
     UNREADABLE_BYTES,
     BureauFigures,
@@ -99,6 +94,7 @@ class Intake:
     url: str
     settings: Settings
     engine: Engine
+    pool: IsolatedPool | None = None  # the reading workers, shared as a run's batches share them
 
     @property
     def inbox(self) -> Path:
@@ -116,7 +112,7 @@ class Intake:
 
     def run(self) -> list[LoadOutcome]:
         """start_run → receive → leftovers → read_and_check → load_all → finish_run."""
-        return run_intake(self.settings, self.engine)
+        return run_intake(self.settings, self.engine, self.pool)
 
     def count(self, table: Any) -> int:
         with Session(self.engine) as session:
@@ -145,21 +141,29 @@ def settings_for(data_dir: Path, url: str) -> Settings:
     return Settings(data_dir=data_dir, database_url=SecretStr(url), read_workers=1)
 
 
-def run_intake(settings: Settings, engine: Engine) -> list[LoadOutcome]:
+def run_intake(settings: Settings, engine: Engine, pool: IsolatedPool | None = None) -> list[LoadOutcome]:
     run_id = start_run(engine, str(settings.inbox_dir), None)
     received = pipeline.receive(settings.inbox_dir, settings, engine, run_id)
     earlier, _ = pipeline.leftovers(settings, engine, run_id)
-    batch = pipeline.read_and_check(received.claimed + earlier, settings)
+    batch = pipeline.read_and_check(received.claimed + earlier, settings, pool)
     outcomes = pipeline.load_all(engine, run_id, batch.items, settings)
     finish_run(engine, run_id, received.files_seen, outcomes)
     return outcomes
 
 
+@pytest.fixture(scope="module")
+def reading_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedPool]:
+    """One worker process for the module's intakes, as a run's batches share theirs: each test's intake would
+    otherwise start its own and pay its first use of pandera and the template (~1 s a test)."""
+    with pipeline.worker_pool(settings_for(tmp_path_factory.mktemp("workers"), "sqlite://")) as pool:
+        yield pool
+
+
 @pytest.fixture
-def intake(tmp_path: Path, database_url: str) -> Iterator[Intake]:
+def intake(tmp_path: Path, database_url: str, reading_workers: IsolatedPool) -> Iterator[Intake]:
     upgrade(database_url)
     engine = engine_for(database_url)
-    yield Intake(database_url, settings_for(tmp_path / "var", database_url), engine)
+    yield Intake(database_url, settings_for(tmp_path / "var", database_url), engine, reading_workers)
     engine.dispose()
 
 
@@ -686,8 +690,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-import models.store as store
-from budgetflow.settings import Settings
+import models.bulk as bulk
+from config.settings import Settings
 from intake import pipeline
 from models.database import engine_for
 from models.store import start_run
@@ -695,7 +699,7 @@ from models.tables import Submission, SummaryLine
 
 data_dir, url, marker = sys.argv[1:4]
 settings = Settings(data_dir=Path(data_dir), database_url=SecretStr(url), read_workers=1)
-insert_many = store._insert_many
+insert_many = bulk.insert_many
 
 
 def insert_then_die(session, table, rows):
@@ -708,7 +712,7 @@ def insert_then_die(session, table, rows):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-store._insert_many = insert_then_die
+bulk.insert_many = insert_then_die
 engine = engine_for(url)
 run_id = start_run(engine, str(settings.inbox_dir), None)
 claimed = pipeline.receive(settings.inbox_dir, settings, engine, run_id).claimed
@@ -904,7 +908,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from budgetflow.settings import Settings
+from config.settings import Settings
 from intake import pipeline
 from models.database import engine_for
 from models.store import finish_run, start_run
@@ -993,6 +997,7 @@ def _start_together(intake: Intake, tmp_path: Path, runs: int) -> list[dict[str,
                 child.wait()
 
 
+@pytest.mark.slow  # processes racing over one database: the concurrency tier
 def test_two_concurrent_runs_over_one_inbox_load_every_file_exactly_once(
     intake: Intake, tmp_path: Path, many_workbooks: list[Path]
 ) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from checks.findings import Finding, Severity
+from checks.findings import Finding, Severity, Status
+from checks.period import BureauLine, PeriodReport
 from intake.archive import SkippedEntry
 from intake.pipeline import IntakeSummary
 from intake.summaries import (
@@ -15,8 +16,7 @@ from intake.summaries import (
     submission_key,
     submissions_to_publish,
 )
-from models.store import LoadOutcome
-from reports.period import BureauLine, PeriodReport
+from models.store import LoadOutcome, Outcome
 
 ERROR = Finding(
     "sum/income", Severity.ERROR, "本年收入合计 1245.61 与各项收入之和 1160.21 不符", "收支总表", ("B10", "B2")
@@ -27,7 +27,7 @@ WARNING = Finding("ceiling/expense", Severity.WARNING, "超过全年预算数", 
 def outcome(number: int, status: str, outcome: str = "loaded", *findings: Finding) -> LoadOutcome:
     errors = sum(f.severity == Severity.ERROR for f in findings)
     return LoadOutcome(
-        number, f"{number}.xlsx", outcome, number, f"430981-{number:03d}", 2023, 1, status, errors,
+        number, f"{number}.xlsx", Outcome(outcome), number, f"430981-{number:03d}", 2023, 1, Status(status), errors,
         len(findings) - errors, findings, sha256=f"{number:064x}",
     )  # fmt: skip
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import python_calamine
 
-from budgetflow.settings import ReaderLimits
+from config.settings import ReaderLimits
 from workbooks.cells import CellValue, RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid
 
 Bounds = tuple[int, int, int, int]  # min_col, min_row, max_col, max_row of a merged range

@@ -24,7 +24,7 @@ from xml.etree.ElementTree import ParseError
 import python_calamine
 from defusedxml import DefusedXmlException
 
-from budgetflow.settings import ReaderLimits
+from config.settings import DEFAULT_READER_LIMITS, ReaderLimits
 from workbooks.calamine import SheetPlan, read_sheets
 from workbooks.cells import CellValue, RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1
 from workbooks.legacy import is_encrypted_cfb, read_xls
@@ -145,7 +145,7 @@ def check_regular_file(path: Path, limits: ReaderLimits) -> int:
 
 def open_grid(path: Path, limits: ReaderLimits | None = None) -> WorkbookGrid:
     """Every sheet of the workbook as raw cells; raises UnreadableWorkbook with the reason."""
-    limits = limits or ReaderLimits()
+    limits = limits or DEFAULT_READER_LIMITS
     check_regular_file(path, limits)
     try:
         head = _head(path, PROLOG_LIMIT)

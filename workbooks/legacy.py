@@ -15,7 +15,7 @@ from pathlib import Path
 import python_calamine
 import xlrd
 
-from budgetflow.settings import ReaderLimits
+from config.settings import ReaderLimits
 from workbooks.calamine import Bounds, SheetPlan, bounded_merges, read_sheets
 from workbooks.cells import UnreadableWorkbook, WorkbookGrid
 

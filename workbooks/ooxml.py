@@ -33,7 +33,7 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS
 from openpyxl.utils.cell import column_index_from_string, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
 
-from budgetflow.settings import ReaderLimits
+from config.settings import ReaderLimits
 from workbooks.calamine import Bounds, SheetPlan, bounded_merges, read_sheets
 from workbooks.cells import RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1
 from workbooks.package import Package, part_name, relationships_of

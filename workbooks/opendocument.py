@@ -18,7 +18,7 @@ from typing import Any
 
 from defusedxml.ElementTree import iterparse, parse
 
-from budgetflow.settings import ReaderLimits
+from config.settings import ReaderLimits
 from workbooks.calamine import Bounds, SheetPlan, bounded_merges, read_sheets
 from workbooks.cells import UnreadableWorkbook, WorkbookGrid
 from workbooks.package import Package

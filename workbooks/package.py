@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from defusedxml.ElementTree import fromstring as parse_xml
 
-from budgetflow.settings import ReaderLimits
+from config.settings import ReaderLimits
 from workbooks.cells import UnreadableWorkbook
 
 _INFLATE_STEP = 1024 * 1024

@@ -7,18 +7,18 @@ value's A1 cell. What it cannot read becomes a finding, never an exception.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from budgetflow.settings import ReaderLimits
 from checks.findings import Finding
+from checks.identity import sha256_of
 from checks.labels import normalise_label
 from checks.messages import render
-from checks.records import ListRow, Located, Submission
+from checks.records import ListRow, Located, ReadSubmission
 from checks.template import FieldSpec, SheetSpec, Template, default_template
+from config.settings import DEFAULT_READER_LIMITS, ReaderLimits
 from workbooks.formulas import DividedByZero, FormulaError, FormulaOutOfRange, evaluate, references
 from workbooks.grid import RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1, check_regular_file, open_grid
 from workbooks.values import (
@@ -45,26 +45,20 @@ def is_note(text: str) -> bool:
     return "".join(clean_text(text).split()).startswith(NOTE_PREFIXES)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_submission(path: Path, template: Template | None = None, limits: ReaderLimits | None = None) -> Submission:
-    """The typed records of one file; an unreadable file gives a Submission with `unreadable` set."""
+def read_submission(path: Path, template: Template | None = None, limits: ReaderLimits | None = None) -> ReadSubmission:
+    """The typed records of one file; an unreadable file gives a ReadSubmission with `unreadable` set."""
     template = template or default_template()
-    limits = limits or ReaderLimits()
+    limits = limits or DEFAULT_READER_LIMITS
     try:
         check_regular_file(path, limits)  # before hashing: a FIFO or a link to /dev/zero is never read
         sha256 = sha256_of(path)
     except UnreadableWorkbook as exc:
-        return Submission(file=str(path), sha256="", template=template.name, unreadable=str(exc))
+        return ReadSubmission(file=str(path), sha256="", template=template.name, unreadable=str(exc))
     except OSError as exc:
-        return Submission(file=str(path), sha256="", template=template.name, unreadable=f"文件无法打开：{exc.strerror}")
-    submission = Submission(file=str(path), sha256=sha256, template=template.name)
+        return ReadSubmission(
+            file=str(path), sha256="", template=template.name, unreadable=f"文件无法打开：{exc.strerror}"
+        )
+    submission = ReadSubmission(file=str(path), sha256=sha256, template=template.name)
     try:
         grid = open_grid(path, limits)
     except UnreadableWorkbook as exc:
@@ -78,7 +72,7 @@ def read_submission(path: Path, template: Template | None = None, limits: Reader
 class _WorkbookReader:
     grid: WorkbookGrid
     template: Template
-    submission: Submission
+    submission: ReadSubmission
     _evaluated: dict[tuple[str, int, int], Decimal | None] = field(default_factory=dict)
     _failed: dict[tuple[str, int, int], FormulaError] = field(default_factory=dict)  # formula cell → why not
     _stale: dict[str, dict[str, tuple[Any, Decimal | None]]] = field(default_factory=dict)  # sheet → cell → values
@@ -596,6 +590,6 @@ class _WorkbookReader:
 
 def read_submissions(
     paths: list[Path], template: Template | None = None, limits: ReaderLimits | None = None
-) -> list[Submission]:
+) -> list[ReadSubmission]:
     """Every file read, in order; one file's failure never stops the others."""
     return [read_submission(path, template, limits) for path in paths]

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from alerts.mail import OutgoingMail, SmtpSettings, build_message, send, valid_address, write_eml
-from checks.findings import STATUS_TEXT, FileReport, Severity
+from alerts.mail import OutgoingMail, build_message, send, write_eml
+from checks.addresses import valid_address
+from checks.findings import NEEDS_RESUBMISSION, STATUS_TEXT, FileReport, Severity, Status
+from config.settings import SmtpSettings
+from models import bulk
 from models.database import session_scope
-from models.tables import Alert, Bureau, Submission, utcnow
+from models.tables import Alert, AlertKind, AlertStatus, Bureau, Submission, utcnow
 from reports.html import grouped_by_sheet, render
 
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -44,9 +46,8 @@ def _insert_once(engine: Engine, alerts: Sequence[Alert]) -> list[int]:
     """Insert alerts whose dedupe key is new; returns the ids of the new ones."""
     if not alerts:
         return []
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     rows = [a.model_dump(exclude={"id"}) | {"recipients": list(a.recipients)} for a in alerts]
-    statement = dialect.insert(Alert).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Alert.id)
+    statement = bulk.insert_ignoring_conflicts(engine, Alert, ["dedupe_key"]).returning(Alert.id)
     with session_scope(engine) as session:
         return [row.id for row in session.execute(statement, rows).all()]
 
@@ -68,9 +69,9 @@ def _recipients(*groups: Sequence[str | None]) -> list[str]:
 def submission_alert(item: QueuedSubmission, operators: Sequence[str]) -> Alert | None:
     """The alert for a failed or unreadable submission; None when it passed (with or without warnings)."""
     submission, report = item.submission, item.report
-    if submission.status not in ("failed", "unreadable"):
+    if submission.status not in NEEDS_RESUBMISSION:
         return None
-    unreadable = submission.status == "unreadable"
+    unreadable = submission.status == Status.UNREADABLE
     # The bureau hears of its own failed checks; an unreadable file has no cover to say who sent it.
     bureau_address = [] if unreadable else [submission.email]
     recipients = _recipients(bureau_address, operators)
@@ -92,7 +93,7 @@ def submission_alert(item: QueuedSubmission, operators: Sequence[str]) -> Alert 
     }
     return Alert(
         dedupe_key=f"submission:{submission.id}",
-        kind=submission.status,
+        kind=AlertKind(submission.status),
         submission_id=submission.id,
         bureau_code=submission.bureau_code,
         fiscal_year=submission.fiscal_year,
@@ -129,7 +130,7 @@ def queue_reminders(
         alerts.append(
             Alert(
                 dedupe_key=f"reminder:{bureau.code}:{fiscal_year}",
-                kind="reminder",
+                kind=AlertKind.REMINDER,
                 bureau_code=bureau.code,
                 fiscal_year=fiscal_year,
                 recipients=recipients,
@@ -175,7 +176,7 @@ SERVER_UNAVAILABLE = (
 
 def _due(engine: Engine, now: dt.datetime, ignore_schedule: bool, only: Sequence[int] | None) -> list[int]:
     with Session(engine) as session:
-        statement = select(col(Alert.id)).where(col(Alert.status) == "pending")
+        statement = select(col(Alert.id)).where(col(Alert.status) == AlertStatus.PENDING)
         if not ignore_schedule:
             statement = statement.where(col(Alert.next_attempt_at) <= now)
         if only is not None:
@@ -210,9 +211,8 @@ def deliver_pending(
             unavailable = True
             break
         with session_scope(engine) as session:
-            statement = select(Alert).where(col(Alert.id) == alert_id, col(Alert.status) == "pending")
-            if engine.dialect.name == "postgresql":
-                statement = statement.with_for_update(skip_locked=True)  # a concurrent run sends it
+            unsent = select(Alert).where(col(Alert.id) == alert_id, col(Alert.status) == AlertStatus.PENDING)
+            statement = bulk.locking(session, unsent, skip_locked=True)  # skipped: a concurrent run sends it
             alert = session.execute(statement).scalar_one_or_none()
             if alert is None:
                 continue
@@ -229,21 +229,27 @@ def deliver_pending(
             else:
                 if REFUSED in alert.delivered_as:
                     problems.append(f"提醒 #{alert.id} 已发出，但{alert.delivered_as.partition('；')[2]}")
-                alert.status, alert.sent_at = "sent", utcnow()
+                alert.status, alert.sent_at = AlertStatus.SENT, utcnow()
                 alert.attempts += 1
                 sent += 1
             session.add(alert)
         if unavailable:
             break
     with Session(engine) as session:
-        pending = len(list(session.execute(select(col(Alert.id)).where(col(Alert.status) == "pending")).scalars()))
+        pending = len(
+            list(session.execute(select(col(Alert.id)).where(col(Alert.status) == AlertStatus.PENDING)).scalars())
+        )
     return DeliveryResult(sent, failed, pending, unavailable, tuple(problems))
 
 
 REFUSED = "被拒收"
 # What each kind of alert is about, as operators read it in `budgetflow alerts` and in the .eml file names
 # (a file named "-failed" read as a mail that failed to go out).
-KIND_TEXT = {"failed": "校验未通过", "unreadable": "无法读取", "reminder": "催报"}
+KIND_TEXT: dict[str, str] = {
+    AlertKind.FAILED: "校验未通过",
+    AlertKind.UNREADABLE: "无法读取",
+    AlertKind.REMINDER: "催报",
+}
 
 
 def _deliver(alert: Alert, smtp: SmtpSettings, outbox_dir: Path, time_left: float | None) -> str:
@@ -268,5 +274,5 @@ def list_alerts(engine: Engine, *, pending_only: bool = False) -> list[Alert]:
     with Session(engine) as session:
         statement = select(Alert).order_by(col(Alert.id))
         if pending_only:
-            statement = statement.where(col(Alert.status) == "pending")
+            statement = statement.where(col(Alert.status) == AlertStatus.PENDING)
         return list(session.execute(statement).scalars())

@@ -1,8 +1,14 @@
-"""Settings from the environment (prefix `BUDGETFLOW_`), passed into flows and commands as values."""
+"""Settings from the environment (prefix `BUDGETFLOW_`).
+
+They are read once per process, where it starts: a command of the CLI, a flow run (`flows.common.settings_for`),
+the warm command process. Everything below takes them, or the plain values in them, as arguments; no adapter
+reads the environment itself. This module imports nothing of budgetflow's, so every layer may use its types.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +33,27 @@ class ReaderLimits(BaseSettings):
     max_memory_bytes: int = Field(default=1024 * MB, gt=0, description="memory one file may take while it is read")
 
 
+class SmtpSettings(BaseSettings):
+    """The mail server (prefix `BUDGETFLOW_SMTP_`); without a host, alerts are written as .eml files."""
+
+    model_config = SettingsConfigDict(env_prefix="BUDGETFLOW_SMTP_", frozen=True)
+
+    host: str | None = None
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    user: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(default="budgetflow@localhost", description="From: address")
+    sender_name: str = "财政局预算绩效管理"
+    timeout_seconds: float = Field(default=20.0, gt=0, description="wait for each answer of the server")
+    budget_seconds: float = Field(default=60.0, gt=0, description="time a run may spend sending mail; the rest waits")
+
+
+# The reader's limits as documented, without the environment: what a caller that passes none gets (a test, the
+# annotated copy of a file already read within the configured limits).
+DEFAULT_READER_LIMITS = ReaderLimits.model_construct()
+
+
 class Settings(BaseSettings):
     """Where budgetflow keeps its state and which database it loads into."""
 
@@ -41,6 +68,10 @@ class Settings(BaseSettings):
     template: str = Field(default="spec-v1", description="bundled template name or path to a YAML file")
     batch_size: int = Field(default=500, ge=1, description="files read, checked and loaded per batch")
     read_workers: int = Field(default=0, ge=0, description="reader processes per batch; 0 = one per CPU core")
+    dask_address: str | None = Field(
+        default=None,
+        description="a Dask scheduler (tcp://host:8786) to read and check on; none: this machine's workers",
+    )
     db_retries: int = Field(default=3, ge=0, description="retries of the database task")
     db_retry_delay_seconds: float = Field(default=10.0, ge=0, description="first retry delay; doubles each time")
     inbox_settle_seconds: float = Field(
@@ -69,6 +100,10 @@ class Settings(BaseSettings):
         default="", description="operators' email addresses, comma-separated; alerted on every failure"
     )
     alert_retry_seconds: float = Field(default=60.0, ge=0, description="first delay after a failed send; doubles")
+
+    # Read from their own variables (BUDGETFLOW_MAX_*, BUDGETFLOW_SMTP_*) when these settings are.
+    limits: ReaderLimits = Field(default_factory=ReaderLimits)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
     @property
     def operator_list(self) -> list[str]:

@@ -1,0 +1,94 @@
+"""The statements whose SQL differs between SQLite and PostgreSQL, decided here and nowhere else: inserts that
+meet a unique key, row locks, and many rows written at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Dialect, Engine, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.selectable import GenerativeSelect
+from sqlmodel import Session
+
+Selected = TypeVar("Selected", bound=GenerativeSelect)
+
+
+def _postgres(bind: Engine | Connection | Session) -> bool:
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    return engine.dialect.name == "postgresql"
+
+
+def insert_ignoring_conflicts(bind: Engine | Session, table: Any, index_elements: Sequence[str] | None = None) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING: a row whose unique key is taken already is left out, without an error."""
+    dialect = postgresql if _postgres(bind) else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def upsert(bind: Engine | Session, table: Any, index_elements: Sequence[str], changed: Sequence[str]) -> Any:
+    """INSERT … ON CONFLICT (index_elements) DO UPDATE of the `changed` columns, for one row or many."""
+    dialect = postgresql if _postgres(bind) else sqlite
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(index_elements), set_={name: statement.excluded[name] for name in changed}
+    )
+
+
+def locking(bind: Engine | Session, statement: Selected, *, skip_locked: bool = False) -> Selected:
+    """The rows selected, locked until the transaction ends. SQLite needs no row lock: it lets one transaction
+    write at a time, and budgetflow's sessions begin as writers (see `models.database`)."""
+    return statement.with_for_update(skip_locked=skip_locked) if _postgres(bind) else statement
+
+
+def insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """The rows (all with the same keys) in one go: COPY on PostgreSQL, one executemany on SQLite.
+
+    Not the ORM's bulk insert: it groups rows by which values are None and sends each group as its own
+    statement (10,000 statements for 1000 files). Nor a Core insert: it makes each row's parameters in
+    Python, a lookup and a type processor call per value (~5 µs a row, the largest cost of loading). Here
+    each column's processor, the same one SQLAlchemy would call, is found once per batch.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    keys = list(rows[0])
+    columns = table.__table__.columns
+    if any(column.default is not None and column.key not in rows[0] for column in columns):
+        session.execute(insert(table.__table__), rows)  # a Python-side default to fill in: SQLAlchemy does it
+        return
+    if _postgres(connection):
+        _copy_rows(connection, table.__table__, keys, _bound(rows, keys, columns, dialect))
+        return
+    compiled = insert(table.__table__).compile(dialect=dialect, column_keys=keys, for_executemany=True)
+    names = list(compiled.positiontup or ())  # SQLite's parameters, in the statement's column order
+    connection.exec_driver_sql(compiled.string, [tuple(row) for row in _bound(rows, names, columns, dialect)])
+
+
+def _bound(rows: list[dict[str, Any]], names: list[str], columns: Any, dialect: Dialect) -> list[list[Any]]:
+    """Each row's values of `names` as the driver takes them, through each column's own bind processor."""
+    plan = [(name, columns[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+    return [[row[name] if process is None else process(row[name]) for name, process in plan] for row in rows]
+
+
+def _copy_rows(connection: Connection, table: Table, names: list[str], values: list[list[Any]]) -> None:
+    """PostgreSQL takes the rows by COPY, in the session's transaction: an INSERT per row costs the server a
+    parse, a plan and an execution each, and on a small machine the server's CPU is the intake's CPU."""
+    dialect = connection.dialect
+    preparer = dialect.identifier_preparer
+    statement = f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(name) for name in names)}) FROM STDIN"
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it for its own statements
+        invalidated = dialect.is_disconnect(exc, driver, None)
+        if invalidated:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            statement, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
+        ) from exc
