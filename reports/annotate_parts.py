@@ -1,35 +1,38 @@
 """The annotated copy written part by part, without loading the workbook into openpyxl.
 
-The bureau's file is copied zip entry by entry, and only what the annotation touches is edited, as
-text, in place: the styles (two fills, three fonts and the cell formats that use them are appended),
-the sheets with marked cells (their cells' `s` attributes, a `<legacyDrawing>` for the comments), the
-workbook's sheet list (the findings sheet goes first) and the content types; the comments, their VML
-drawing and the findings sheet are new parts. Everything else — values, formulas, charts, images,
-pivot caches, macros, namespace declarations Excel relies on — passes through byte for byte.
-openpyxl's load and save take ~60 ms a file and drop images and charts; this takes a few ms.
+The bureau's file is copied zip entry by entry, and only the parts the annotation touches are edited: the
+styles (two fills, three fonts and the cell formats that use them are appended), the sheets (marked cells get
+their `s` attribute and a `<legacyDrawing>` for the comments; every other sheet is no longer the selected one),
+the workbook's sheet list (the findings sheet goes first), the relationships and the content types; the
+comments, their VML drawing and the findings sheet are new parts. Everything else — values, formulas, charts,
+images, pivot caches, macros — passes through byte for byte. openpyxl's load and save take ~60 ms a file and
+drop images and charts; this takes a few ms.
 
-Parts are edited as text rather than re-serialised through an XML library: ElementTree drops the
-namespace declarations that only `mc:Ignorable` names, which Excel then reports as corruption. They
-are still parsed (defusedxml) wherever something is read from them.
+The edited parts go through lxml, which keeps every namespace declaration of an element as it was written
+(ElementTree drops the ones that only `mc:Ignorable` names, which Excel then reports as corruption), whatever
+prefix a part gives the spreadsheet namespace, and the order of elements and attributes. Entities are never
+expanded and nothing is fetched.
 
-A workbook this writer does not understand (no styles part, a marked sheet that already has comments,
-cells without positions, prefixed or strict-OOXML elements, another encoding than UTF-8 …) raises
-`UnsupportedWorkbook`, and the caller writes the copy with openpyxl instead.
+A workbook this writer does not understand (no styles part, a marked sheet that already has comments, cells
+without positions, strict OOXML, a document type declaration …) raises `UnsupportedWorkbook`, and the caller
+writes the copy with openpyxl instead.
 """
 
 from __future__ import annotations
 
+import copy
 import posixpath
 import re
+import struct
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from xml.etree.ElementTree import Element
+from typing import BinaryIO
 from xml.sax.saxutils import escape, quoteattr
 
-from defusedxml.ElementTree import fromstring as parse_xml
+from lxml import etree
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments.shape_writer import ShapeWriter
 from openpyxl.utils.cell import column_index_from_string as column_index
@@ -60,6 +63,7 @@ from reports.annotation import (
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 OFFICE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+CONTENT_TYPES = "http://schemas.openxmlformats.org/package/2006/content-types"
 WORKSHEET_REL = f"{OFFICE_REL}/worksheet"
 STYLES_REL = f"{OFFICE_REL}/styles"
 COMMENTS_REL = f"{OFFICE_REL}/comments"
@@ -69,22 +73,17 @@ COMMENTS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.com
 VML_TYPE = "application/vnd.openxmlformats-officedocument.vmlDrawing"
 LINK_RGB = "FF0563C1"  # Excel's Hyperlink style
 WORKBOOK = "xl/workbook.xml"
+CONTENT_TYPES_PART = "[Content_Types].xml"
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+RELATIONSHIP_ID = f"{{{OFFICE_REL}}}id"
 
-_DECLARED_ENCODING = re.compile(r"""<\?xml[^>]*encoding=["']([^"']+)["']""")
-_PREFIXED = re.compile(r"<[A-Za-z_][\w.-]*:(?:worksheet|sheetData|row|c|styleSheet|workbook|sheets)[\s>/]")
-_ROW = re.compile(r"<row\b([^>]*?)(?:/>|>(.*?)</row>)", re.DOTALL)
-_CELL = re.compile(r"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.DOTALL)
-_REFERENCE = re.compile(r"""\sr=["']([^"']*)["']""")
-_STYLE = re.compile(r"""\ss=["']([0-9]*)["']""")
-_XF = re.compile(r"<xf\b[^>]*?(?:/>|>.*?</xf>)", re.DOTALL)
-_TAB_SELECTED = re.compile(rb"""\stabSelected=["'](?:1|true)["']""")
 _CELL_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]+)")
-# Worksheet children that come after <legacyDrawing> (ECMA-376 CT_Worksheet); extLst is found apart, as
-# conditional formats hold an extLst of their own.
-_AFTER_LEGACY_DRAWING = re.compile(
-    r"<(?:legacyDrawingHF|drawingHF|picture|oleObjects|controls|webPublishItems|tableParts)[\s>/]"
+# Worksheet children that come after <legacyDrawing> (ECMA-376 CT_Worksheet, in its order).
+_AFTER_LEGACY_DRAWING = frozenset(
+    f"{{{MAIN}}}{name}"
+    for name in ("legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls", "webPublishItems", "tableParts")
 )
+_EXTENSIONS = f"{{{MAIN}}}extLst"
 
 
 class UnsupportedWorkbook(Exception):
@@ -99,47 +98,67 @@ def _attribute(value: str) -> str:
     return quoteattr(ILLEGAL_CHARACTERS_RE.sub("", value))
 
 
-def _with_attribute(start_tag: str, name: str, value: str | None) -> str:
-    """A start tag with the attribute set to `value` (or taken out, for None)."""
-    pattern = re.compile(rf"""\s{name}=["'][^"']*["']""")
-    stripped = pattern.sub("", start_tag)
-    if value is None:
-        return stripped
-    closing = "/>" if stripped.endswith("/>") else ">"
-    return f"{stripped[: -len(closing)].rstrip()} {name}={quoteattr(value)}{closing}"
+def _main(name: str) -> str:
+    return f"{{{MAIN}}}{name}"
 
 
 @dataclass
 class _Package:
-    """The original zip's parts (as text where edited) and the parts edited or added."""
+    """The original zip's parts, the parts parsed to be edited, and the parts edited or added."""
 
     archive: zipfile.ZipFile
     changed: dict[str, bytes] = field(default_factory=dict)
+    parsed: dict[str, etree._Element] = field(default_factory=dict)
+    # No entity is expanded, no DTD loaded, nothing fetched; one parser per package, as lxml's parsers may not
+    # be shared between threads.
+    parser: etree.XMLParser = field(
+        default_factory=lambda: etree.XMLParser(
+            resolve_entities=False, load_dtd=False, no_network=True, collect_ids=False
+        )
+    )
+    _read: dict[str, bytes] = field(default_factory=dict)
+
+    def read(self, name: str) -> bytes:
+        """The original part's bytes, inflated once."""
+        if name not in self._read:
+            self._read[name] = self.archive.read(name)
+        return self._read[name]
 
     def has(self, name: str) -> bool:
-        return name in self.changed or name in self.archive.NameToInfo
+        return name in self.changed or name in self.parsed or name in self.archive.NameToInfo
 
-    def text(self, name: str) -> str:
-        data = self.changed[name] if name in self.changed else self.archive.read(name)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UnsupportedWorkbook(f"{name} is not UTF-8") from exc
-        declared = _DECLARED_ENCODING.match(text)
-        if declared is not None and declared.group(1).lower().replace("-", "") != "utf8":
-            raise UnsupportedWorkbook(f"{name} declares {declared.group(1)}")
-        if _PREFIXED.search(text):
-            raise UnsupportedWorkbook(f"{name} has prefixed spreadsheet elements")
-        return text.removeprefix("\ufeff")
+    def tree(self, name: str, root: str | None = None) -> etree._Element:
+        """The part's root element, parsed once and edited in place; saved with the package. `root`: the
+        element it must be (a part in another namespace, such as strict OOXML's, is not edited here)."""
+        if name not in self.parsed:
+            try:
+                document = etree.fromstring(self.read(name), self.parser).getroottree()
+            except etree.XMLSyntaxError as exc:
+                raise UnsupportedWorkbook(f"{name} is not well-formed: {exc}") from exc
+            if document.docinfo.internalDTD is not None or document.docinfo.doctype:
+                raise UnsupportedWorkbook(f"{name} has a document type declaration")
+            self.parsed[name] = document.getroot()
+        element = self.parsed[name]
+        if root is not None and element.tag != root:
+            raise UnsupportedWorkbook(f"{name} is {element.tag!r}, not {root}")
+        return element
 
-    def put(self, name: str, text: str) -> None:
-        self.changed[name] = text.encode("utf-8")
+    def new_tree(self, name: str, root: etree._Element) -> None:
+        self.parsed[name] = root
 
     def fresh(self, pattern: str) -> str:
         number = 1
         while self.has(pattern.format(number)):
             number += 1
         return pattern.format(number)
+
+    def serialise(self) -> None:
+        """Every edited part as bytes, with the declaration Excel writes."""
+        for name, root in self.parsed.items():
+            self.changed[name] = XML_DECLARATION.encode() + etree.tostring(
+                root, encoding="UTF-8", xml_declaration=False
+            )
+        self.parsed.clear()
 
 
 def _rels_name(part: str) -> str:
@@ -155,24 +174,23 @@ def _resolve(source: str, target: str) -> str:
 
 @dataclass
 class _Relationships:
-    """A part's .rels: what it has (id → type, part) and relationships to add."""
+    """A part's .rels: what it has (id → type, part), and relationships added to it."""
 
     source: str
-    text: str
+    root: etree._Element
     targets: dict[str, tuple[str, str]]
-    added: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, package: _Package, source: str) -> _Relationships:
         name = _rels_name(source)
         if not package.has(name):
-            return cls(source, f'{XML_DECLARATION}<Relationships xmlns="{PACKAGE_REL}"></Relationships>', {})
-        text = package.text(name)
+            package.new_tree(name, etree.Element(f"{{{PACKAGE_REL}}}Relationships", nsmap={None: PACKAGE_REL}))
+        root = package.tree(name, f"{{{PACKAGE_REL}}}Relationships")
         targets = {
             rel.get("Id", ""): (rel.get("Type", ""), _resolve(source, rel.get("Target", "")))
-            for rel in parse_xml(text.encode()).iter(f"{{{PACKAGE_REL}}}Relationship")
+            for rel in root.iterchildren(f"{{{PACKAGE_REL}}}Relationship")
         }
-        return cls(source, text, targets)
+        return cls(source, root, targets)
 
     def add(self, kind: str, part: str) -> str:
         number = 1
@@ -181,105 +199,94 @@ class _Relationships:
         relationship_id = f"budgetflow{number}"
         self.targets[relationship_id] = (kind, part)
         target = posixpath.relpath(part, posixpath.dirname(self.source))
-        self.added.append(f'<Relationship Id="{relationship_id}" Type="{kind}" Target={quoteattr(target)}/>')
+        etree.SubElement(self.root, f"{{{PACKAGE_REL}}}Relationship", Id=relationship_id, Type=kind, Target=target)
         return relationship_id
 
-    def save(self, package: _Package) -> None:
-        if self.added:
-            package.put(_rels_name(self.source), _insert_before_end(self.text, "Relationships", "".join(self.added)))
+
+def _set(element: etree._Element, name: str, value: str | None) -> None:
+    """Set the attribute (appended when new, in place when there), or take it out for None."""
+    if value is None:
+        element.attrib.pop(name, None)
+    else:
+        element.set(name, value)
 
 
-def _insert_before_end(text: str, element: str, addition: str) -> str:
-    """`addition` as the last children of the document's `element` (written `<element …/>` or open)."""
-    end = text.rfind(f"</{element}>")
-    if end >= 0:
-        return text[:end] + addition + text[end:]
-    empty = re.search(rf"<{element}\b([^>]*?)/>", text)
-    if empty is None:
-        raise UnsupportedWorkbook(f"no <{element}> element")
-    return text[: empty.start()] + f"<{element}{empty.group(1)}>{addition}</{element}>" + text[empty.end() :]
+def _child(parent: etree._Element, name: str) -> etree._Element:
+    found = parent.find(_main(name))
+    if found is None:
+        raise UnsupportedWorkbook(f"no <{name}> in <{etree.QName(parent).localname}>")
+    return found
 
 
 class _Styles:
     """styles.xml, with fills, fonts and cell formats appended as the annotation needs them."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.fill_count = self._count("fills", r"<fill[\s>/]")
-        self.font_count = self._count("fonts", r"<font[\s>/]")
-        cell_formats = re.search(r"<cellXfs\b[^>]*>(.*?)</cellXfs>", text, re.DOTALL)
-        if cell_formats is None or not _XF.search(cell_formats.group(1)):
+    def __init__(self, root: etree._Element) -> None:
+        self.fills, self.fonts, self.cell_formats = (_child(root, n) for n in ("fills", "fonts", "cellXfs"))
+        self.formats = list(self.cell_formats.iterchildren(_main("xf")))
+        if not self.formats:
             raise UnsupportedWorkbook("the styles part has no cell formats")
-        self.formats = _XF.findall(cell_formats.group(1))
-        first_font = re.search(r"<font\b.*?</font>", text, re.DOTALL)
-        name = re.search(r"""<name\s+val=["']([^"']*)["']""", first_font.group(0)) if first_font else None
-        self.font_name = name.group(1) if name else None
-        self.added: dict[str, list[str]] = {"fills": [], "fonts": [], "cellXfs": []}
+        first_font = self.fonts.find(_main("font"))
+        name = first_font.find(_main("name")) if first_font is not None else None
+        self.font_name = name.get("val") if name is not None else None
         self._known: dict[tuple[int, int | None, int | None], int] = {}
         self._fill_ids: dict[str, int] = {}
         self._wrapped: int | None = None
 
-    def _count(self, element: str, child: str) -> int:
-        block = re.search(rf"<{element}\b[^>]*>(.*?)</{element}>", self.text, re.DOTALL)
-        if block is None:
-            raise UnsupportedWorkbook(f"the styles part has no <{element}>")
-        return len(re.findall(child, block.group(1)))
+    @staticmethod
+    def _append(block: etree._Element, item: etree._Element, kind: str) -> int:
+        """`item` as the last of the block's `kind` children; its index, with the block's count kept true."""
+        block.append(item)
+        count = sum(1 for _ in block.iterchildren(_main(kind)))
+        block.set("count", str(count))
+        return count - 1
 
     def fill(self, rgb: str) -> int:
         if rgb not in self._fill_ids:
-            pattern = f'<patternFill patternType="solid"><fgColor rgb="{rgb}"/><bgColor rgb="{rgb}"/></patternFill>'
-            self.added["fills"].append(f"<fill>{pattern}</fill>")
-            self._fill_ids[rgb] = self.fill_count + len(self.added["fills"]) - 1
+            fill = etree.Element(_main("fill"))
+            pattern = etree.SubElement(fill, _main("patternFill"), patternType="solid")
+            etree.SubElement(pattern, _main("fgColor"), rgb=rgb)
+            etree.SubElement(pattern, _main("bgColor"), rgb=rgb)
+            self._fill_ids[rgb] = self._append(self.fills, fill, "fill")
         return self._fill_ids[rgb]
 
     def font(self, *, bold: bool = False, size: int = 11, link: bool = False) -> int:
-        parts = ["<b/>" if bold else "", "<u/>" if link else "", f'<sz val="{size}"/>']  # the schema's order
-        parts.append(f'<color rgb="{LINK_RGB}"/>' if link else "")
-        parts.append(f"<name val={quoteattr(self.font_name)}/>" if self.font_name else "")
-        self.added["fonts"].append(f"<font>{''.join(parts)}</font>")
-        return self.font_count + len(self.added["fonts"]) - 1
+        font = etree.Element(_main("font"))
+        if bold:  # the schema's order: b, u, sz, color, name
+            etree.SubElement(font, _main("b"))
+        if link:
+            etree.SubElement(font, _main("u"))
+        etree.SubElement(font, _main("sz"), val=str(size))
+        if link:
+            etree.SubElement(font, _main("color"), rgb=LINK_RGB)
+        if self.font_name:
+            etree.SubElement(font, _main("name"), val=self.font_name)
+        return self._append(self.fonts, font, "font")
 
     def cell_format(self, base: int, *, fill: int | None = None, font: int | None = None) -> int:
         """A cell format like `base` (the cell's own) with another fill and/or font."""
         key = (base, fill, font)
         if key not in self._known:
-            xf = self.formats[base] if 0 <= base < len(self.formats) else self.formats[0]
-            start_end = xf.index(">") + 1
-            start, rest = xf[:start_end], xf[start_end:]
+            xf = copy.deepcopy(self.formats[base] if 0 <= base < len(self.formats) else self.formats[0])
             if fill is not None:
-                start = _with_attribute(_with_attribute(start, "fillId", str(fill)), "applyFill", "1")
+                xf.set("fillId", str(fill))
+                xf.set("applyFill", "1")
             if font is not None:
-                start = _with_attribute(_with_attribute(start, "fontId", str(font)), "applyFont", "1")
-            self.added["cellXfs"].append(start + rest)
-            self._known[key] = len(self.formats) + len(self.added["cellXfs"]) - 1
+                xf.set("fontId", str(font))
+                xf.set("applyFont", "1")
+            self._known[key] = self._append(self.cell_formats, xf, "xf")
         return self._known[key]
 
     def wrapped(self) -> int:
         """A cell format like the workbook's first, whose text wraps within the column."""
         if self._wrapped is None:  # made on first use
-            first = self.formats[0]
-            start = first[: first.index(">") + 1].removesuffix("/>").removesuffix(">")
-            start = _with_attribute(start + ">", "applyAlignment", "1")
-            self.added["cellXfs"].append(f'{start}<alignment wrapText="1"/></xf>')
-            self._wrapped = len(self.formats) + len(self.added["cellXfs"]) - 1
+            xf = copy.deepcopy(self.formats[0])
+            for alignment in xf.findall(_main("alignment")):
+                xf.remove(alignment)
+            xf.set("applyAlignment", "1")
+            xf.insert(0, etree.Element(_main("alignment"), wrapText="1"))  # CT_Xf: alignment comes first
+            self._wrapped = self._append(self.cell_formats, xf, "xf")
         return self._wrapped
-
-    def saved(self) -> str:
-        text = self.text
-        totals = {
-            "fills": self.fill_count + len(self.added["fills"]),
-            "fonts": self.font_count + len(self.added["fonts"]),
-            "cellXfs": len(self.formats) + len(self.added["cellXfs"]),
-        }
-        for element, additions in self.added.items():
-            if not additions:
-                continue
-            text = _insert_before_end(text, element, "".join(additions))
-            start = re.search(rf"<{element}\b[^>]*>", text)
-            assert start is not None
-            tag = _with_attribute(start.group(0), "count", str(totals[element]))
-            text = text[: start.start()] + tag + text[start.end() :]
-        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,25 +295,25 @@ class _Sheet:
     part: str
 
 
-def _worksheets(workbook: Element, relationships: _Relationships) -> list[_Sheet]:
-    sheets = workbook.find(f"{{{MAIN}}}sheets")
-    if sheets is None:
-        raise UnsupportedWorkbook("the workbook part lists no sheets")
+def _worksheets(workbook: etree._Element, relationships: _Relationships) -> list[_Sheet]:
     found = []
-    for sheet in sheets:
-        kind, part = relationships.targets.get(sheet.get(f"{{{OFFICE_REL}}}id", ""), ("", ""))
+    for sheet in _child(workbook, "sheets").iterchildren(_main("sheet")):
+        kind, part = relationships.targets.get(sheet.get(RELATIONSHIP_ID, ""), ("", ""))
         if kind == WORKSHEET_REL:
             found.append(_Sheet(sheet.get("name", ""), part))
     return found
 
 
-def _merged(text: str) -> list[Bounds]:
+def _merged(worksheet: etree._Element) -> list[Bounds]:
     bounds = []
-    for reference in re.findall(r"""<mergeCell\s+ref=["']([^"']+)["']""", text):
-        start, _, end = reference.partition(":")
-        (first_letters, first_row), (last_letters, last_row) = (
-            coordinate_from_string(c) for c in (start, end or start)
-        )
+    for merged in worksheet.iterfind(f"{_main('mergeCells')}/{_main('mergeCell')}"):
+        start, _, end = merged.get("ref", "").partition(":")
+        try:
+            (first_letters, first_row), (last_letters, last_row) = (
+                coordinate_from_string(c) for c in (start, end or start)
+            )
+        except ValueError as exc:
+            raise UnsupportedWorkbook(f"a merged range {merged.get('ref')!r}") from exc
         bounds.append((column_index(first_letters), first_row, column_index(last_letters), last_row))
     return bounds
 
@@ -319,106 +326,93 @@ def _position(reference: str | None) -> tuple[int, int]:
     return int(match.group(2)), column_index(match.group(1))
 
 
-def _row_number(attributes: str) -> int:
-    match = _REFERENCE.search(attributes)
-    if match is None or not match.group(1).isdigit():
+def _row_number(row: etree._Element) -> int:
+    number = row.get("r", "")
+    if not number.isdigit():
         raise UnsupportedWorkbook("a row without a number")
-    return int(match.group(1))
+    return int(number)
 
 
-def _marked_row(attributes: str, content: str, marks: dict[int, Callable[[int], int]], row: int) -> str:
-    """A <row> with its marked cells restyled, and cells added (in column order) where there were none."""
-    pieces: list[tuple[int, str]] = []
-    for cell in _CELL.finditer(content):
-        reference = _REFERENCE.search(cell.group(1))
-        cell_row, column = _position(reference.group(1) if reference else None)
-        if cell_row != row:
-            raise UnsupportedWorkbook(f"cell {reference.group(1) if reference else ''} outside its row {row}")
-        text = cell.group(0)
+def _mark_row(row: etree._Element, number: int, marks: dict[int, Callable[[int], int]]) -> None:
+    """The row's marked cells restyled, and cells added (in column order) where there were none."""
+    for cell in row:
+        if not isinstance(cell.tag, str):
+            continue  # a comment or a processing instruction
+        if cell.tag != _main("c"):
+            raise UnsupportedWorkbook(f"<{etree.QName(cell).localname}> in row {number}")
+        cell_row, column = _position(cell.get("r"))
+        if cell_row != number:
+            raise UnsupportedWorkbook(f"cell {cell.get('r')} outside its row {number}")
         if column in marks:
-            end = text.index(">") + 1  # the start tag, or the whole of an empty <c …/>
-            start = text[:end]
-            style = _STYLE.search(start)
-            restyled = marks.pop(column)(int(style.group(1) or 0) if style else 0)
-            text = _with_attribute(start, "s", str(restyled)) + text[end:]
-        pieces.append((column, text))
-    if marks:
-        pieces += [
-            (column, f'<c r="{get_column_letter(column)}{row}" s="{style(0)}"/>') for column, style in marks.items()
-        ]
-        pieces.sort(key=lambda piece: piece[0])
-        attributes = re.sub(r"""\sspans=["'][^"']*["']""", "", attributes)  # the row's column range may grow
-    return f"<row{attributes}>{''.join(text for _, text in pieces)}</row>"
+            cell.set("s", str(marks.pop(column)(int(cell.get("s") or 0))))
+    if not marks:
+        return
+    for column, style in sorted(marks.items()):
+        added = etree.Element(_main("c"), r=f"{get_column_letter(column)}{number}", s=str(style(0)))
+        later = next((c for c in row.iterchildren(_main("c")) if _position(c.get("r"))[1] > column), None)
+        if later is None:
+            row.append(added)
+        else:
+            later.addprevious(added)
+    row.attrib.pop("spans", None)  # the row's column range may have grown
 
 
-def _marked_sheet_data(text: str, marks: dict[int, dict[int, Callable[[int], int]]]) -> str:
-    """The sheet with every marked cell restyled, rows and cells added in order where missing."""
-    data = re.search(r"<sheetData\b[^>]*?(?:/>|>(.*?)</sheetData>)", text, re.DOTALL)
-    if data is None:
-        raise UnsupportedWorkbook("a worksheet without sheetData")
-    content = data.group(1) or ""
-    rows: list[tuple[int, str]] = []
-    covered = 0
-    for row in _ROW.finditer(content):
-        if content[covered : row.start()].strip():
+def _mark_sheet_data(worksheet: etree._Element, marks: dict[int, dict[int, Callable[[int], int]]]) -> None:
+    """Every marked cell restyled, rows and cells added in order where missing."""
+    data = _child(worksheet, "sheetData")
+    for row in data:
+        if not isinstance(row.tag, str):
+            continue
+        if row.tag != _main("row"):
             raise UnsupportedWorkbook("something other than rows in sheetData")
-        covered = row.end()
-        number = _row_number(row.group(1))
+        number = _row_number(row)
         if number in marks:
-            rows.append((number, _marked_row(row.group(1), row.group(2) or "", marks.pop(number), number)))
+            _mark_row(row, number, marks.pop(number))
+    for number, cells in sorted(marks.items()):
+        added = etree.Element(_main("row"), r=str(number))
+        _mark_row(added, number, cells)
+        later = next((r for r in data.iterchildren(_main("row")) if _row_number(r) > number), None)
+        if later is None:
+            data.append(added)
         else:
-            rows.append((number, row.group(0)))
-    if content[covered:].strip():
-        raise UnsupportedWorkbook("something other than rows in sheetData")
-    rows += [(number, _marked_row(f' r="{number}"', "", cells, number)) for number, cells in marks.items()]
-    rows.sort(key=lambda row: row[0])
-    return f"{text[: data.start()]}<sheetData>{''.join(row for _, row in rows)}</sheetData>{text[data.end() :]}"
+            later.addprevious(added)
 
 
-def _top_level_extension_list(text: str) -> int | None:
-    """Where the worksheet's own <extLst> (its last child) starts; None when it has none."""
-    end = text.rfind("</worksheet>")
-    closing = text.rfind("</extLst>", 0, end)
-    if closing < 0 or text[closing + len("</extLst>") : end].strip():
-        return None
-    depth, position = 1, closing
-    while depth:
-        opening, inner = text.rfind("<extLst", 0, position), text.rfind("</extLst>", 0, position)
-        if opening < 0:
-            raise UnsupportedWorkbook("an unbalanced extLst")
-        if inner > opening:
-            depth, position = depth + 1, inner
-        else:
-            depth, position = depth - 1, opening
-    return position
+def _with_relationship_namespace(package: _Package, part: str, root: etree._Element) -> etree._Element:
+    """The part's root, declaring the relationships namespace as `r` when it declares it under no prefix."""
+    if OFFICE_REL in root.nsmap.values():
+        return root
+    if "r" in root.nsmap:
+        raise UnsupportedWorkbook(f"prefix r is bound to another namespace in {part}")
+    # lxml fixes an element's declarations when it is made: a new root with one more declaration takes over the
+    # old root's attributes and children, and every declaration the old root had (mc:Ignorable's among them).
+    declared = etree.Element(root.tag, attrib=dict(root.attrib), nsmap={**root.nsmap, "r": OFFICE_REL})
+    declared.text = root.text
+    declared.extend(list(root))
+    for sibling in reversed(list(root.itersiblings(preceding=True))):  # comments or instructions before it
+        declared.addprevious(copy.copy(sibling))
+    package.new_tree(part, declared)
+    return declared
 
 
-def _with_legacy_drawing(text: str, relationship_id: str, prefix: str) -> str:
-    drawing = f'<legacyDrawing {prefix}:id="{relationship_id}"/>'
-    tail_start = text.find("</sheetData>")
-    later = _AFTER_LEGACY_DRAWING.search(text, tail_start if tail_start >= 0 else 0)
-    if later is not None:
-        position = later.start()
+def _add_legacy_drawing(worksheet: etree._Element, relationship_id: str) -> None:
+    """<legacyDrawing> where the schema puts it: before the first element that follows it, or the worksheet's
+    own extension list, or last."""
+    drawing = etree.Element(_main("legacyDrawing"))
+    drawing.set(RELATIONSHIP_ID, relationship_id)
+    later = next((c for c in worksheet if c.tag in _AFTER_LEGACY_DRAWING or c.tag == _EXTENSIONS), None)
+    if later is None:
+        worksheet.append(drawing)
     else:
-        extension = _top_level_extension_list(text)
-        position = extension if extension is not None else text.rfind("</worksheet>")
-    if position < 0:
-        raise UnsupportedWorkbook("no end of worksheet")
-    return text[:position] + drawing + text[position:]
+        later.addprevious(drawing)
 
 
-def _relationship_prefix(text: str, root: str) -> tuple[str, str]:
-    """The prefix bound to the relationships namespace on the root element, declaring `r` if none is."""
-    start = re.search(rf"<{root}\b[^>]*>", text)
-    if start is None:
-        raise UnsupportedWorkbook(f"no <{root}> element")
-    bound = re.search(rf"""xmlns:([\w.-]+)=["']{re.escape(OFFICE_REL)}["']""", start.group(0))
-    if bound is not None:
-        return bound.group(1), text
-    if re.search(r"""\sxmlns:r=""", start.group(0)):
-        raise UnsupportedWorkbook("prefix r is bound to another namespace")
-    declared = _with_attribute(start.group(0), "xmlns:r", OFFICE_REL)
-    return "r", text[: start.start()] + declared + text[start.end() :]
+def _unselect(worksheet: etree._Element) -> None:
+    """The sheet no longer selected: the findings sheet is, and another left selected would open grouped
+    with it."""
+    for view in worksheet.iterfind(f"{_main('sheetViews')}/{_main('sheetView')}"):
+        if view.get("tabSelected") in ("1", "true"):
+            view.set("tabSelected", "0")
 
 
 def _comments_part(notes: Notes) -> bytes:
@@ -500,102 +494,147 @@ def _restyle(styles: _Styles, fill: int) -> Callable[[int], int]:
 def _mark_sheet(
     package: _Package,
     sheet: _Sheet,
-    text: str,
+    worksheet: etree._Element,
     notes: Notes,
     styles: _Styles,
     fills: dict[bool, int],
     overrides: dict[str, str],
 ) -> None:
     relationships = _Relationships.of(package, sheet.part)
-    if "<legacyDrawing" in text or any(kind == COMMENTS_REL for kind, _ in relationships.targets.values()):
+    if worksheet.find(_main("legacyDrawing")) is not None or any(
+        kind == COMMENTS_REL for kind, _ in relationships.targets.values()
+    ):
         raise UnsupportedWorkbook(f"sheet {sheet.name} already has comments or a legacy drawing")
     marks: dict[int, dict[int, Callable[[int], int]]] = {}
     for coordinate, named_by in notes.items():
         row, column = _position(coordinate)
         marks.setdefault(row, {})[column] = _restyle(styles, fills[is_error(named_by)])
-    text = _marked_sheet_data(text, marks)
+    _mark_sheet_data(worksheet, marks)
     comments_part = package.fresh("xl/comments/comment{}.xml")
     drawing_part = package.fresh("xl/drawings/commentsDrawing{}.vml")
     relationships.add(COMMENTS_REL, comments_part)
-    prefix, text = _relationship_prefix(text, "worksheet")
-    text = _with_legacy_drawing(text, relationships.add(VML_REL, drawing_part), prefix)
-    package.changed[sheet.part] = _TAB_SELECTED.sub(b' tabSelected="0"', text.encode("utf-8"))
-    relationships.save(package)
+    worksheet = _with_relationship_namespace(package, sheet.part, worksheet)
+    _add_legacy_drawing(worksheet, relationships.add(VML_REL, drawing_part))
     package.changed[comments_part] = _comments_part(notes)
     package.changed[drawing_part] = _comment_drawing(notes)
     overrides[comments_part] = COMMENTS_TYPE
 
 
-def _with_result_sheet(text: str, name: str, relationship_id: str) -> str:
-    """workbook.xml with the findings sheet listed first and opened on."""
-    prefix, text = _relationship_prefix(text, "workbook")
-    ids = [int(i) for i in re.findall(r"""<sheet\b[^>]*?\ssheetId=["']([0-9]+)["']""", text)]
-    entry = f'<sheet name={_attribute(name)} sheetId="{max(ids, default=0) + 1}" {prefix}:id="{relationship_id}"/>'
-    sheets = re.search(r"<sheets\b[^>]*>", text)
-    if sheets is None or sheets.group(0).endswith("/>"):
-        raise UnsupportedWorkbook("the workbook part lists no sheets")
-    text = text[: sheets.end()] + entry + text[sheets.end() :]
+def _list_result_sheet(package: _Package, workbook: etree._Element, name: str, relationship_id: str) -> None:
+    """The findings sheet listed first in the workbook and opened on."""
+    workbook = _with_relationship_namespace(package, WORKBOOK, workbook)
+    sheets = _child(workbook, "sheets")
+    ids = [int(number) for s in sheets.iterchildren(_main("sheet")) if (number := s.get("sheetId", "")).isdigit()]
+    entry = etree.Element(
+        _main("sheet"), name=ILLEGAL_CHARACTERS_RE.sub("", name), sheetId=str(max(ids, default=0) + 1)
+    )
+    entry.set(RELATIONSHIP_ID, relationship_id)
+    sheets.insert(0, entry)
     # Sheet-local names (print areas, filters) count sheets by position, which has moved up by one.
-    text = re.sub(
-        r"""(\slocalSheetId=["'])([0-9]+)(["'])""", lambda m: f"{m.group(1)}{int(m.group(2)) + 1}{m.group(3)}", text
-    )
-    return re.sub(
-        r"<workbookView\b[^>]*>",
-        lambda m: _with_attribute(_with_attribute(m.group(0), "firstSheet", None), "activeTab", "0"),
-        text,
-    )
+    for defined in workbook.iterfind(f"{_main('definedNames')}/{_main('definedName')}"):
+        local = defined.get("localSheetId", "")
+        if local.isdigit():
+            defined.set("localSheetId", str(int(local) + 1))
+    for view in workbook.iterfind(f"{_main('bookViews')}/{_main('workbookView')}"):
+        _set(view, "firstSheet", None)
+        view.set("activeTab", "0")
 
 
-def _with_content_types(text: str, overrides: dict[str, str]) -> str:
-    additions = "".join(f'<Override PartName="/{part}" ContentType="{kind}"/>' for part, kind in overrides.items())
-    if not re.search(r"""<Default\b[^>]*Extension=["']vml["']""", text, re.IGNORECASE):
-        additions = f'<Default Extension="vml" ContentType="{VML_TYPE}"/>' + additions
-    return _insert_before_end(text, "Types", additions)
+def _add_content_types(package: _Package, overrides: dict[str, str]) -> None:
+    types = package.tree(CONTENT_TYPES_PART, f"{{{CONTENT_TYPES}}}Types")
+    defaults = types.iterchildren(f"{{{CONTENT_TYPES}}}Default")
+    if not any(default.get("Extension", "").lower() == "vml" for default in defaults):
+        vml = etree.Element(f"{{{CONTENT_TYPES}}}Default", Extension="vml", ContentType=VML_TYPE)
+        first_override = types.find(f"{{{CONTENT_TYPES}}}Override")
+        if first_override is None:
+            types.append(vml)
+        else:
+            first_override.addprevious(vml)  # the defaults first, as Excel writes them
+    for part, kind in overrides.items():
+        etree.SubElement(types, f"{{{CONTENT_TYPES}}}Override", PartName=f"/{part}", ContentType=kind)
 
 
 def _annotate(package: _Package, findings: list[Finding], title: str) -> None:
-    workbook_text = package.text(WORKBOOK)
-    workbook = parse_xml(workbook_text.encode())
-    if workbook.tag != f"{{{MAIN}}}workbook":
-        raise UnsupportedWorkbook(f"the workbook part is {workbook.tag}")  # e.g. strict OOXML's namespace
+    workbook = package.tree(WORKBOOK, _main("workbook"))  # strict OOXML's namespace is refused here
     workbook_rels = _Relationships.of(package, WORKBOOK)
     styles_part = next((part for kind, part in workbook_rels.targets.values() if kind == STYLES_REL), None)
     if styles_part is None or not package.has(styles_part):
         raise UnsupportedWorkbook("no styles part")
-    styles = _Styles(package.text(styles_part))
+    styles = _Styles(package.tree(styles_part, _main("styleSheet")))
     fills = {True: styles.fill(ERROR_RGB), False: styles.fill(WARNING_RGB)}
     sheets = [sheet for sheet in _worksheets(workbook, workbook_rels) if package.has(sheet.part)]
-    named = {f.sheet for f in findings}
-    texts = {sheet.name: package.text(sheet.part) for sheet in sheets if sheet.name in named}
-    merged = {sheet.name: _merged(texts[sheet.name]) if sheet.name in texts else [] for sheet in sheets}
-    notes_by_sheet = cell_notes(findings, merged)
+    named = {finding.sheet for finding in findings}
+    # Parsed: the sheets findings name, and those that may be selected (a byte search spares parsing the rest).
+    worksheets = {
+        sheet.name: package.tree(sheet.part, _main("worksheet"))
+        for sheet in sheets
+        if sheet.name in named or b"tabSelected" in package.read(sheet.part)
+    }
+    notes_by_sheet = cell_notes(
+        findings, {name: _merged(worksheet) for name, worksheet in worksheets.items() if name in named}
+    )
     overrides: dict[str, str] = {}
     for sheet in sheets:
+        if sheet.name not in worksheets:
+            continue
+        _unselect(worksheets[sheet.name])
         notes = notes_by_sheet.get(sheet.name)
         if notes:
-            _mark_sheet(package, sheet, texts[sheet.name], notes, styles, fills, overrides)
-        else:  # the findings sheet is the one selected: another left selected would open grouped with it
-            package.changed[sheet.part] = _TAB_SELECTED.sub(b' tabSelected="0"', package.archive.read(sheet.part))
+            _mark_sheet(package, sheet, worksheets[sheet.name], notes, styles, fills, overrides)
 
-    names = [sheet.get("name", "") for sheet in workbook.iterfind(f"{{{MAIN}}}sheets/{{{MAIN}}}sheet")]
+    names = [sheet.get("name", "") for sheet in _child(workbook, "sheets").iterchildren(_main("sheet"))]
     result_part = package.fresh("xl/worksheets/sheet{}.xml")
     package.changed[result_part] = _result_sheet(result_lines(findings, names), title, styles, fills)
     overrides[result_part] = WORKSHEET_TYPE
     result_id = workbook_rels.add(WORKSHEET_REL, result_part)
-    package.put(WORKBOOK, _with_result_sheet(workbook_text, result_sheet_name(names), result_id))
-    workbook_rels.save(package)
-    package.put(styles_part, styles.saved())
-    package.put("[Content_Types].xml", _with_content_types(package.text("[Content_Types].xml"), overrides))
+    _list_result_sheet(package, workbook, result_sheet_name(names), result_id)
+    _add_content_types(package, overrides)
+    package.serialise()
 
 
 def write_annotated_parts(original: Path, findings: list[Finding], target: Path, title: str) -> None:
     """Write the annotated copy of `original` to `target`; `UnsupportedWorkbook` when openpyxl must do it."""
-    with zipfile.ZipFile(original) as archive:
+    with original.open("rb") as source, zipfile.ZipFile(source) as archive:
         package = _Package(archive)
         _annotate(package, findings, title)
-        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as copy:
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as copy_:
             for info in archive.infolist():
-                name = info.filename
-                copy.writestr(name, package.changed.pop(name) if name in package.changed else archive.read(name))
+                if info.filename in package.changed:
+                    copy_.writestr(info.filename, package.changed.pop(info.filename))
+                elif not _copy_compressed(source, info, copy_):
+                    copy_.writestr(info.filename, archive.read(info))
             for name, data in package.changed.items():
-                copy.writestr(name, data)
+                copy_.writestr(name, data)
+
+
+_LOCAL_HEADER = b"PK\x03\x04"
+_LOCAL_HEADER_SIZE = 30  # then the name and the extra field, whose lengths end the fixed part
+_DATA_DESCRIPTOR = 0x08  # flag bit: CRC and sizes follow the data instead of being in the local header
+
+
+def _copy_compressed(source: BinaryIO, info: zipfile.ZipInfo, copy_: zipfile.ZipFile) -> bool:
+    """Copy an entry as it is stored, without inflating and deflating it again: that was most of a copy's time,
+    and all of it for a workbook with large images. False when the entry is not one to copy this way (ZIP64
+    sizes), or its local header is not where the central directory says."""
+    if info.file_size >= zipfile.ZIP64_LIMIT or info.compress_size >= zipfile.ZIP64_LIMIT or copy_.fp is None:
+        return False
+    source.seek(info.header_offset)
+    header = source.read(_LOCAL_HEADER_SIZE)
+    if len(header) < _LOCAL_HEADER_SIZE or not header.startswith(_LOCAL_HEADER):
+        return False
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    source.seek(info.header_offset + _LOCAL_HEADER_SIZE + name_length + extra_length)
+    data = source.read(info.compress_size)
+    if len(data) != info.compress_size:
+        return False
+    entry = copy.copy(info)
+    entry.flag_bits &= ~_DATA_DESCRIPTOR  # the local header written here has them
+    entry.extra = b""  # the central directory's extra fields (timestamps …) describe the old layout
+    # The entry joins the copy as zipfile's own writes do: its header and data at the end, then listed.
+    entry.header_offset = copy_.fp.tell()
+    copy_.fp.write(entry.FileHeader())
+    copy_.fp.write(data)
+    copy_.filelist.append(entry)
+    copy_.NameToInfo[entry.filename] = entry
+    copy_.start_dir = copy_.fp.tell()
+    return True

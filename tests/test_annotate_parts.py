@@ -4,6 +4,9 @@ what openpyxl drops. Every test writes real .xlsx files and opens the copies aga
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -169,3 +172,11 @@ def test_bureau_text_that_breaks_xml_is_escaped_or_dropped_not_written_raw(tmp_p
     assert copy[RESULT_SHEET]["F4"].value == 'a<b>&"c"]]>'
     comment = copy["收支总表"]["B10"].comment
     assert comment is not None and 'a<b>&"c"]]>' in comment.text
+
+
+def test_openpyxl_keeps_the_standard_librarys_xml_although_lxml_is_installed_for_the_part_edits() -> None:
+    """openpyxl would switch to lxml, and write other bytes and parse by other rules (config/openpyxl_xml.py)."""
+    program = "import workbooks.reader, reports.annotate_parts, lxml, openpyxl.xml; print(openpyxl.xml.LXML)"
+    environment = {name: value for name, value in os.environ.items() if name != "OPENPYXL_LXML"}
+    done = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
