@@ -78,6 +78,8 @@ def test_the_worker_unit_stops_its_runs_with_it_and_stays_stopped() -> None:
     unit = (DEPLOY / "systemd" / "budgetflow-worker@.service").read_text(encoding="utf-8").splitlines()
     assert {"KillMode=control-group", "Restart=on-failure"} <= set(unit)
     assert "Environment=PATH=/opt/budgetflow/.venv/bin:/usr/local/bin:/usr/bin:/bin" in unit
-    assert "command: prefect flow-run execute" in (DEPLOY / "prefect.yaml").read_text(encoding="utf-8")
+    assert "command: python -m budgetflow.run_guard prefect flow-run execute" in (DEPLOY / "prefect.yaml").read_text(
+        encoding="utf-8"
+    )
     assert any(line.startswith("TimeoutStopSec=") for line in unit)
     assert "budgetflow.deployment_steps.enter_checkout" in (DEPLOY / "prefect.yaml").read_text(encoding="utf-8")

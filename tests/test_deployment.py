@@ -182,7 +182,7 @@ class Worker:
             PREFECT_WORKER_QUERY_SECONDS="1",
             PREFECT_LOGGING_LEVEL="INFO",
             BUDGETFLOW_DB_RETRY_DELAY_SECONDS="0.5",
-            # as the unit's PATH: the job command `prefect flow-run execute` is found in the checkout's venv
+            # as the unit's PATH: the job command's `python` and `prefect` are found in the checkout's venv
             PATH=os.pathsep.join([str(Path(PREFECT).parent), os.environ.get("PATH", "")]),
             **variables,
         )
@@ -376,19 +376,12 @@ def test_sigterm_stops_a_worker_and_it_takes_no_more_runs(
 def test_sigterm_during_a_run_crashes_it_visibly_takes_no_next_run_and_the_next_worker_loads_the_rest_once(
     server: PrefectServer, intake_deployment: uuid.UUID, tmp_path: Path
 ) -> None:
-    generated = generate(GENERATED_FILES, tmp_path / "generated")
-    inbox, data_dir = tmp_path / "inbox", tmp_path / "var"
-    inbox.mkdir()
-    for path in generated:
-        shutil.copy(path, inbox / path.name)
+    generated, inbox, data_dir = generated_inbox(tmp_path)
     busy = Worker(server, "busy", tmp_path / "busy.log")
     try:
         wait_until_polling(server, [busy])
         [cut_short] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
-        deadline = time.monotonic() + FLOW_RUN_TIMEOUT
-        while len(list(inbox.iterdir())) > GENERATED_FILES - 10:  # under way: some batches taken in
-            assert time.monotonic() < deadline, busy.output()
-            time.sleep(0.1)
+        wait_until_under_way(inbox, busy)
         stop_as_systemd_does(busy.process)
         [waiting] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
         with suppress(subprocess.TimeoutExpired):
@@ -421,6 +414,60 @@ def test_sigterm_during_a_run_crashes_it_visibly_takes_no_next_run_and_the_next_
     assert sorted(loaded) == sorted(path.name for path in generated)  # each file once: none lost, none twice
     assert receipts == GENERATED_FILES
     assert list(inbox.iterdir()) == []
+
+
+def test_an_engine_killed_outright_mid_run_still_ends_crashed_and_its_log_says_so(
+    server: PrefectServer, intake_deployment: uuid.UUID, tmp_path: Path
+) -> None:
+    """SIGKILL to the supervisor and the engine (the OOM killer, a stop timeout) leaves neither a moment to report
+    the run: the run guard does."""
+    _, inbox, data_dir = generated_inbox(tmp_path)
+    worker = Worker(server, "killed", tmp_path / "worker.log")
+    try:
+        wait_until_polling(server, [worker])
+        [flow_run] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
+        wait_until_under_way(inbox, worker)
+        run_processes = [
+            process
+            for process in psutil.Process(worker.process.pid).children(recursive=True)
+            if "run_guard" not in (line := " ".join(process.cmdline()))
+            and ("prefect.engine" in line or "flow-run execute" in line)
+        ]
+        for process in run_processes:
+            process.kill()
+        with server.client() as client:
+            deadline = time.monotonic() + 30
+            while not (crashed := client.read_flow_run(flow_run.id).state) or not crashed.is_final():
+                assert time.monotonic() < deadline, (crashed, worker.output())
+                time.sleep(0.25)
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        still_polling = worker.process.poll() is None
+    finally:
+        worker.stop()
+
+    assert len(run_processes) == 2, worker.output()  # the supervisor and the engine
+    assert crashed.is_crashed(), (crashed, worker.output())
+    assert "termination signal (SIGKILL)" in (crashed.message or ""), crashed.message
+    assert any(log.name == "budgetflow.run_guard" and "SIGKILL" in log.message for log in logs), logs
+    assert still_polling, worker.output()  # the worker itself carries on with the next runs
+
+
+def generated_inbox(tmp_path: Path) -> tuple[list[Path], Path, Path]:
+    """An inbox of GENERATED_FILES workbooks, for a run long enough to be cut short; the data folder beside it."""
+    generated = generate(GENERATED_FILES, tmp_path / "generated")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for path in generated:
+        shutil.copy(path, inbox / path.name)
+    return generated, inbox, tmp_path / "var"
+
+
+def wait_until_under_way(inbox: Path, worker: Worker) -> None:
+    """Until the run has taken some batches in."""
+    deadline = time.monotonic() + FLOW_RUN_TIMEOUT
+    while len(list(inbox.iterdir())) > GENERATED_FILES - 10:
+        assert time.monotonic() < deadline, worker.output()
+        time.sleep(0.1)
 
 
 def stop_as_systemd_does(worker: subprocess.Popen[bytes]) -> None:
