@@ -138,7 +138,9 @@ class Intake:
 
 
 def settings_for(data_dir: Path, url: str) -> Settings:
-    return Settings(data_dir=data_dir, database_url=SecretStr(url), read_workers=1)
+    # The files are written whole before each intake: waiting for them to settle (2 s by default; the settling
+    # itself is tested in test_intake_isolation) would only make each test 2 s longer.
+    return Settings(data_dir=data_dir, database_url=SecretStr(url), read_workers=1, inbox_settle_seconds=0)
 
 
 def run_intake(settings: Settings, engine: Engine, pool: IsolatedPool | None = None) -> list[LoadOutcome]:
@@ -160,10 +162,10 @@ def reading_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Isolat
 
 
 @pytest.fixture
-def intake(tmp_path: Path, database_url: str, reading_workers: IsolatedPool) -> Iterator[Intake]:
-    upgrade(database_url)
-    engine = engine_for(database_url)
-    yield Intake(database_url, settings_for(tmp_path / "var", database_url), engine, reading_workers)
+def intake(tmp_path: Path, migrated_database_url: str, reading_workers: IsolatedPool) -> Iterator[Intake]:
+    upgrade(migrated_database_url)  # what every run does first (a database at the newest revision: nothing)
+    engine = engine_for(migrated_database_url)
+    yield Intake(migrated_database_url, settings_for(tmp_path / "var", migrated_database_url), engine, reading_workers)
     engine.dispose()
 
 
