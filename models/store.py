@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -367,12 +367,23 @@ def _planned_outcome(
     if position in plan.repeats_stored:
         return _outcome(item.receipt, Outcome.DUPLICATE, earlier[item.receipt.sha256])
     index = plan.new_of[position]
-    values, submission_id = planned[index], ids[index]
-    if plan.new[index].arrival != position:  # the same bytes as a file earlier in the batch
-        return _outcome(item.receipt, Outcome.DUPLICATE, Submission(**values, id=submission_id))
-    loaded = Submission(**values, id=submission_id)
-    return replace(
-        _outcome(item.receipt, Outcome.LOADED, loaded, item.report.findings), alert_id=alert_of.get(submission_id)
+    values = planned[index]
+    repeated = plan.new[index].arrival != position  # the same bytes as a file earlier in the batch
+    # From the row's values, not a Submission made of them: that cost ~0.1 ms a file, a tenth of the loading.
+    return LoadOutcome(
+        item.receipt.id,
+        item.receipt.file_name,
+        Outcome.DUPLICATE if repeated else Outcome.LOADED,
+        ids[index],
+        values["bureau_code"],
+        values["fiscal_year"],
+        values["version"],
+        Status(values["status"]),
+        values["error_count"],
+        values["warning_count"],
+        () if repeated else tuple(item.report.findings),
+        None if repeated else alert_of.get(ids[index]),
+        item.receipt.sha256,
     )
 
 

@@ -116,6 +116,7 @@ class _Package:
             resolve_entities=False, load_dtd=False, no_network=True, collect_ids=False
         )
     )
+    edited: set[str] = field(default_factory=set)  # the parsed parts that changed: only they are written anew
     _read: dict[str, bytes] = field(default_factory=dict)
 
     def read(self, name: str) -> bytes:
@@ -143,8 +144,15 @@ class _Package:
             raise UnsupportedWorkbook(f"{name} is {element.tag!r}, not {root}")
         return element
 
+    def edit(self, name: str, root: str | None = None) -> etree._Element:
+        """`tree`, for a part that will be changed."""
+        element = self.tree(name, root)
+        self.edited.add(name)
+        return element
+
     def new_tree(self, name: str, root: etree._Element) -> None:
         self.parsed[name] = root
+        self.edited.add(name)
 
     def fresh(self, pattern: str) -> str:
         number = 1
@@ -154,7 +162,8 @@ class _Package:
 
     def serialise(self) -> None:
         """Every edited part as bytes, with the declaration Excel writes."""
-        for name, root in self.parsed.items():
+        for name in self.edited:
+            root = self.parsed[name]
             self.changed[name] = XML_DECLARATION.encode() + etree.tostring(
                 root, encoding="UTF-8", xml_declaration=False
             )
@@ -176,6 +185,7 @@ def _resolve(source: str, target: str) -> str:
 class _Relationships:
     """A part's .rels: what it has (id → type, part), and relationships added to it."""
 
+    package: _Package
     source: str
     root: etree._Element
     targets: dict[str, tuple[str, str]]
@@ -190,7 +200,7 @@ class _Relationships:
             rel.get("Id", ""): (rel.get("Type", ""), _resolve(source, rel.get("Target", "")))
             for rel in root.iterchildren(f"{{{PACKAGE_REL}}}Relationship")
         }
-        return cls(source, root, targets)
+        return cls(package, source, root, targets)
 
     def add(self, kind: str, part: str) -> str:
         number = 1
@@ -200,6 +210,7 @@ class _Relationships:
         self.targets[relationship_id] = (kind, part)
         target = posixpath.relpath(part, posixpath.dirname(self.source))
         etree.SubElement(self.root, f"{{{PACKAGE_REL}}}Relationship", Id=relationship_id, Type=kind, Target=target)
+        self.package.edited.add(_rels_name(self.source))
         return relationship_id
 
 
@@ -407,12 +418,15 @@ def _add_legacy_drawing(worksheet: etree._Element, relationship_id: str) -> None
         later.addprevious(drawing)
 
 
-def _unselect(worksheet: etree._Element) -> None:
+def _unselect(worksheet: etree._Element) -> bool:
     """The sheet no longer selected: the findings sheet is, and another left selected would open grouped
-    with it."""
+    with it. Whether it was selected."""
+    selected = False
     for view in worksheet.iterfind(f"{_main('sheetViews')}/{_main('sheetView')}"):
         if view.get("tabSelected") in ("1", "true"):
             view.set("tabSelected", "0")
+            selected = True
+    return selected
 
 
 def _comments_part(notes: Notes) -> bytes:
@@ -510,6 +524,7 @@ def _mark_sheet(
         row, column = _position(coordinate)
         marks.setdefault(row, {})[column] = _restyle(styles, fills[is_error(named_by)])
     _mark_sheet_data(worksheet, marks)
+    package.edited.add(sheet.part)
     comments_part = package.fresh("xl/comments/comment{}.xml")
     drawing_part = package.fresh("xl/drawings/commentsDrawing{}.vml")
     relationships.add(COMMENTS_REL, comments_part)
@@ -541,7 +556,7 @@ def _list_result_sheet(package: _Package, workbook: etree._Element, name: str, r
 
 
 def _add_content_types(package: _Package, overrides: dict[str, str]) -> None:
-    types = package.tree(CONTENT_TYPES_PART, f"{{{CONTENT_TYPES}}}Types")
+    types = package.edit(CONTENT_TYPES_PART, f"{{{CONTENT_TYPES}}}Types")
     defaults = types.iterchildren(f"{{{CONTENT_TYPES}}}Default")
     if not any(default.get("Extension", "").lower() == "vml" for default in defaults):
         vml = etree.Element(f"{{{CONTENT_TYPES}}}Default", Extension="vml", ContentType=VML_TYPE)
@@ -555,12 +570,12 @@ def _add_content_types(package: _Package, overrides: dict[str, str]) -> None:
 
 
 def _annotate(package: _Package, findings: list[Finding], title: str) -> None:
-    workbook = package.tree(WORKBOOK, _main("workbook"))  # strict OOXML's namespace is refused here
+    workbook = package.edit(WORKBOOK, _main("workbook"))  # strict OOXML's namespace is refused here
     workbook_rels = _Relationships.of(package, WORKBOOK)
     styles_part = next((part for kind, part in workbook_rels.targets.values() if kind == STYLES_REL), None)
     if styles_part is None or not package.has(styles_part):
         raise UnsupportedWorkbook("no styles part")
-    styles = _Styles(package.tree(styles_part, _main("styleSheet")))
+    styles = _Styles(package.edit(styles_part, _main("styleSheet")))  # two fills at least are added
     fills = {True: styles.fill(ERROR_RGB), False: styles.fill(WARNING_RGB)}
     sheets = [sheet for sheet in _worksheets(workbook, workbook_rels) if package.has(sheet.part)]
     named = {finding.sheet for finding in findings}
@@ -577,7 +592,8 @@ def _annotate(package: _Package, findings: list[Finding], title: str) -> None:
     for sheet in sheets:
         if sheet.name not in worksheets:
             continue
-        _unselect(worksheets[sheet.name])
+        if _unselect(worksheets[sheet.name]):
+            package.edited.add(sheet.part)
         notes = notes_by_sheet.get(sheet.name)
         if notes:
             _mark_sheet(package, sheet, worksheets[sheet.name], notes, styles, fills, overrides)

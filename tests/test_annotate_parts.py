@@ -180,3 +180,24 @@ def test_openpyxl_keeps_the_standard_librarys_xml_although_lxml_is_installed_for
     environment = {name: value for name, value in os.environ.items() if name != "OPENPYXL_LXML"}
     done = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_every_part_the_annotation_does_not_change_is_copied_byte_for_byte(tmp_path: Path) -> None:
+    path = write_workbook(seed_figures(), tmp_path / "seed.xlsx")
+    findings = check_one(path).findings
+    target = tmp_path / "copy.xlsx"
+    write_annotated_parts(path, findings, target, TITLE)
+    book = openpyxl.load_workbook(path)
+    # openpyxl writes the n-th sheet as sheetn.xml: the marked ones, and the one selected, are edited.
+    edited_sheets = {
+        f"xl/worksheets/sheet{number}.xml"
+        for number, sheet in enumerate(book.worksheets, 1)
+        if sheet.title in {f.sheet for f in findings} or sheet.sheet_view.tabSelected
+    }
+    edited = {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml", "[Content_Types].xml", *edited_sheets}
+    with zipfile.ZipFile(path) as original, zipfile.ZipFile(target) as copy:
+        untouched = [name for name in original.namelist() if name not in edited]
+        assert len(edited_sheets) < len(book.worksheets) and len(untouched) > 5
+        for name in untouched:
+            assert copy.read(name) == original.read(name), name
+            assert copy.getinfo(name).compress_size == original.getinfo(name).compress_size, name  # not deflated again
