@@ -56,8 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if child.returncode != 0 or signalled or stopped_by:
         flow_run_id = os.environ.get("PREFECT__FLOW_RUN_ID")
         if flow_run_id:
-            with contextlib.suppress(Exception):  # the API is down as well: nothing else can record it now
+            try:
                 record_crash(flow_run_id, why_it_ended(child.returncode, signalled or stopped_by), bool(stopped_by))
+            except Exception as exc:  # the API is down as well: nothing else can record it now; say so in the log
+                print(f"budgetflow.run_guard: could not record how run {flow_run_id} ended: {exc!r}", file=sys.stderr)
     return child.returncode if child.returncode >= 0 else 128 - child.returncode
 
 

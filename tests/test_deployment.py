@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil  # type: ignore[import-untyped]  # installed with dask.distributed
 import pytest
@@ -382,11 +382,14 @@ def test_sigterm_during_a_run_crashes_it_visibly_takes_no_next_run_and_the_next_
         wait_until_polling(server, [busy])
         [cut_short] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
         wait_until_under_way(inbox, busy)
-        stop_as_systemd_does(busy.process)
+        stopped = stop_as_systemd_does(busy.process)
         [waiting] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
         with suppress(subprocess.TimeoutExpired):
             busy.process.wait(timeout=60)
         exited = busy.process.poll()
+        # Until the unit is stopped, as systemd sees it: every process the stop reached has ended (the run guard
+        # last, having recorded what ended the run). On a loaded machine that takes seconds after the worker.
+        psutil.wait_procs(stopped, timeout=60)
         with server.client() as client:
             deadline = time.monotonic() + 30
             while not (crashed := client.read_flow_run(cut_short.id).state) or not crashed.is_final():
@@ -470,10 +473,12 @@ def wait_until_under_way(inbox: Path, worker: Worker) -> None:
         time.sleep(0.1)
 
 
-def stop_as_systemd_does(worker: subprocess.Popen[bytes]) -> None:
+def stop_as_systemd_does(worker: subprocess.Popen[bytes]) -> list[Any]:
     """SIGTERM to the worker and to every process under it at once, as `systemctl stop` does to the unit's
-    control group (the flow runs are in sessions of their own, so the worker's process group is not enough)."""
-    family = [worker.pid, *(child.pid for child in psutil.Process(worker.pid).children(recursive=True))]
-    for pid in family:
+    control group (the flow runs are in sessions of their own, so the worker's process group is not enough);
+    the processes under it, which systemd waits for before the unit counts as stopped."""
+    family: list[Any] = psutil.Process(worker.pid).children(recursive=True)
+    for pid in [worker.pid, *(process.pid for process in family)]:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+    return family
