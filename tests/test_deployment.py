@@ -430,11 +430,15 @@ def test_an_engine_killed_outright_mid_run_still_ends_crashed_and_its_log_says_s
         wait_until_polling(server, [worker])
         [flow_run] = trigger(server, intake_deployment, inbox, data_dir, runs=1)
         wait_until_under_way(inbox, worker)
+        family = psutil.Process(worker.process.pid).children(recursive=True)
+        lines = {process.pid: command_line(process) for process in family}
+        # The supervisor and the engine; not the engine's reader processes, forked with its command line.
         run_processes = [
             process
-            for process in psutil.Process(worker.process.pid).children(recursive=True)
-            if "run_guard" not in (line := " ".join(process.cmdline()))
+            for process in family
+            if "run_guard" not in (line := lines[process.pid])
             and ("prefect.engine" in line or "flow-run execute" in line)
+            and "prefect.engine" not in lines.get(parent_of(process), "")
         ]
         for process in run_processes:
             process.kill()
@@ -453,6 +457,22 @@ def test_an_engine_killed_outright_mid_run_still_ends_crashed_and_its_log_says_s
     assert "termination signal (SIGKILL)" in (crashed.message or ""), crashed.message
     assert any(log.name == "budgetflow.run_guard" and "SIGKILL" in log.message for log in logs), logs
     assert still_polling, worker.output()  # the worker itself carries on with the next runs
+
+
+def command_line(process: Any) -> str:
+    """The process's command line; empty for one that ended meanwhile (a reader process the run reaps later is
+    a zombie until then, whose command line cannot be read)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def parent_of(process: Any) -> int:
+    try:
+        return int(process.ppid())
+    except psutil.Error:
+        return 0
 
 
 def generated_inbox(tmp_path: Path) -> tuple[list[Path], Path, Path]:
