@@ -214,14 +214,6 @@ class _Relationships:
         return relationship_id
 
 
-def _set(element: etree._Element, name: str, value: str | None) -> None:
-    """Set the attribute (appended when new, in place when there), or take it out for None."""
-    if value is None:
-        element.attrib.pop(name, None)
-    else:
-        element.set(name, value)
-
-
 def _child(parent: etree._Element, name: str) -> etree._Element:
     found = parent.find(_main(name))
     if found is None:
@@ -551,7 +543,7 @@ def _list_result_sheet(package: _Package, workbook: etree._Element, name: str, r
         if local.isdigit():
             defined.set("localSheetId", str(int(local) + 1))
     for view in workbook.iterfind(f"{_main('bookViews')}/{_main('workbookView')}"):
-        _set(view, "firstSheet", None)
+        view.attrib.pop("firstSheet", None)
         view.set("activeTab", "0")
 
 
