@@ -72,6 +72,17 @@ def read_settings(**overrides: Any) -> Settings:
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
+def _template_usable(settings: Settings) -> None:
+    """Refuse, before any work, a template file that names what it does not have: each problem with its line."""
+    from checks.template import TemplateError, load_template
+
+    try:
+        load_template(settings.template)
+    except TemplateError as exc:
+        typer.echo(f"模板无法使用：\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _settings(*, announce: bool = True) -> Settings:
     """The settings of this command, read once; the data folder (and its parents) made if it is new, and named
     on standard error, so that a command started elsewhere never silently works on another folder."""
@@ -182,6 +193,7 @@ def validate(
 ) -> None:
     """Check workbooks; exit 0 when all pass (warnings allowed), 1 when any failed or is unreadable."""
     settings = read_settings(template=template)
+    _template_usable(settings)
     expanded = _expand(files)
     if not expanded:
         typer.echo("没有要校验的文件", err=True)
@@ -226,6 +238,7 @@ def run(
         typer.echo(f"收件箱 {inbox} {what}（--inbox 应指向放置报表文件的文件夹）", err=True)
         raise typer.Exit(2)
     settings = _settings()
+    _template_usable(settings)
     ui_url = _use_prefect(settings)
     from budgetflow.prefect_env import command_line_flow_runs
     from flows.intake import intake

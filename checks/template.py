@@ -6,13 +6,14 @@ them types and normalises their labels once, so lookups while reading are plain 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from checks.findings import Finding, Severity
 from checks.labels import normalise_label
@@ -119,6 +120,44 @@ class ReadingRule(_Strict):
     message: str
 
 
+# What each rule kind's parameters name, so that a template naming a row, column or sheet that does not exist is
+# refused when it is loaded rather than found silent at the first workbook: a `row` or `column` key of the rule's
+# sheet (a keyvalue sheet's fields are its columns), a `cell` (`row.column` on a grid sheet, a column on a list
+# sheet), another `sheet`, a cell of that `other` sheet, or `data` that names nothing.
+ParameterRole = Literal["row", "column", "cell", "sheet", "other", "data"]
+RULE_PARAMETERS: dict[str, dict[str, ParameterRole]] = {
+    "required": {"columns": "column"},
+    "format": {"column": "column", "pattern": "data", "choices": "data", "range": "data"},
+    "sum": {
+        "over": "data",
+        "total": "row",
+        "parts": "row",
+        "columns": "column",
+        "only_when_parts_filled": "data",
+        "group_column": "column",
+        "group_totals": "data",
+        "column": "column",
+    },
+    "ceiling": {
+        "rows": "row",
+        "value_column": "column",
+        "limit_column": "column",
+        "value": "cell",
+        "limit": "cell",
+        "lower": "data",
+    },
+    "rate": {"stated": "column", "numerator": "column", "denominator": "column"},
+    "balance": {"left": "row", "right": "row", "columns": "column"},
+    "cross-sheet": {"column": "column", "other_table": "sheet", "other": "other"},
+    "score": {"method": "data", "points": "data"},
+    "grade": {"grades": "data"},
+}
+_COMMON_RULE_FIELDS = frozenset(RuleSpec.model_fields)
+
+Path_ = tuple[str | int, ...]  # where in the template document: keys and list positions
+_PROBLEMS_LATER = "problems reported by the loader"
+
+
 class Template(_Strict):
     name: str
     title: str
@@ -129,13 +168,83 @@ class Template(_Strict):
     reading: dict[str, ReadingRule]
 
     @model_validator(mode="after")
-    def _rules_name_known_tables(self) -> Template:
-        for rule in self.rules:
-            if rule.table not in self.sheets:
-                raise ValueError(f"rule {rule.id} names unknown table {rule.table!r}")
-            if rule.id.split("/", 1)[0] != rule.kind:
-                raise ValueError(f"rule {rule.id} has kind {rule.kind}: its id must start with that family")
+    def _rules_name_what_exists(self, info: ValidationInfo) -> Template:
+        if not (info.context or {}).get(_PROBLEMS_LATER):  # load_template reports them with their lines
+            for _, problem in self.problems():
+                raise ValueError(problem)
         return self
+
+    def problems(self) -> Iterator[tuple[Path_, str]]:
+        """Every sheet or rule that names a sheet, row, column or parameter the template does not have, with where."""
+        for key, sheet in self.sheets.items():
+            if sheet.kind == "keyvalue" and (sheet.columns or sheet.rows):
+                yield ("sheets", key, "kind"), f"sheet {key} is a keyvalue sheet: it has fields, not rows or columns"
+            elif sheet.kind != "keyvalue" and sheet.fields:
+                yield ("sheets", key, "fields"), f"sheet {key} is a {sheet.kind} sheet: it has columns, not fields"
+            if sheet.kind != "keyvalue" and not sheet.label_header:
+                yield ("sheets", key), f"sheet {key} ({sheet.kind}) needs label_header, the header of its label column"
+            elif sheet.kind == "list" and not any(
+                normalise_label(sheet.label_header) in column.spellings() for column in sheet.columns.values()
+            ):
+                yield ("sheets", key, "label_header"), f"sheet {key}: label_header names none of its columns"
+        for position, rule in enumerate(self.rules):
+            at: Path_ = ("rules", position)
+            if rule.table not in self.sheets:
+                yield (*at, "table"), f"rule {rule.id} names unknown sheet {rule.table!r}"
+                continue
+            if rule.id.split("/", 1)[0] != rule.kind:
+                yield (*at, "id"), f"rule {rule.id} has kind {rule.kind}: its id must start with that family"
+            roles = RULE_PARAMETERS[rule.kind]
+            for name, value in (rule.model_extra or {}).items():
+                role = roles.get(name)
+                if role is None:
+                    known = ", ".join(sorted(roles)) or "none"
+                    yield (*at, name), f"rule {rule.id}: a {rule.kind} rule has no parameter {name!r} (known: {known})"
+                    continue
+                for index, named in _names(value, role):
+                    problem = self._unknown_name(rule, role, named)
+                    if problem is not None:
+                        yield (*at, name, *index), f"rule {rule.id}: {name} names {problem}"
+
+    def _unknown_name(self, rule: RuleSpec, role: ParameterRole, named: str) -> str | None:
+        sheet = self.sheets[rule.table]
+        if role == "sheet":
+            return None if named in self.sheets else f"unknown sheet {named!r}"
+        if role == "other":
+            other_key = str(rule.param("other_table"))
+            other = self.sheets.get(other_key)
+            return None if other is None else _unknown_cell(other_key, other, named)
+        if role == "cell":
+            return _unknown_cell(rule.table, sheet, named)
+        if role == "row":
+            return None if named in sheet.rows else f"unknown row {named!r} of sheet {rule.table}"
+        known = named in sheet.fields or named in sheet.columns
+        return None if known else f"unknown column {named!r} of sheet {rule.table}"
+
+
+def _names(value: Any, role: ParameterRole) -> Iterator[tuple[Path_, str]]:
+    """The names a parameter's value holds, each with its position in a list."""
+    if role == "data":
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield (index,), str(item)
+    else:
+        yield (), str(value)
+
+
+def _unknown_cell(key: str, sheet: SheetSpec, cell: str) -> str | None:
+    """What a `row.column` (grid) or `column` (list) cell names that the sheet lacks, or None."""
+    row, dot, column = cell.rpartition(".")
+    if dot and row not in sheet.rows:
+        return f"unknown row {row!r} of sheet {key}"
+    if column not in sheet.columns and column not in sheet.fields:
+        return f"unknown column {column!r} of sheet {key}"
+    return None
+
+
+class TemplateError(ValueError):
+    """A template file that cannot be used; the message names the file and the line to fix."""
 
 
 def _bundled_text(name: str) -> str:
@@ -149,14 +258,69 @@ def load_template(source: str | Path = DEFAULT_TEMPLATE) -> Template:
     take the bundled wording: the reader may raise any of them.
     """
     if isinstance(source, Path) or source.endswith((".yaml", ".yml")):
-        text = Path(source).read_text(encoding="utf-8")
+        origin = str(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateError(f"template {origin} cannot be read: {exc}") from exc
     else:
-        text = _bundled_text(source)
-    document = yaml.safe_load(text)
-    if isinstance(document, dict) and source != DEFAULT_TEMPLATE:
+        origin = f"template {source}"
+        try:
+            text = _bundled_text(source)
+        except FileNotFoundError as exc:
+            raise TemplateError(
+                f"{origin} is not bundled (give a name such as {DEFAULT_TEMPLATE}, or a .yaml path)"
+            ) from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise TemplateError(f"{origin}{where}: not YAML: {getattr(exc, 'problem', None) or exc}") from exc
+    if not isinstance(document, dict):
+        raise TemplateError(f"{origin}: a template is a mapping of name, title, sheets, rules …")
+    if source != DEFAULT_TEMPLATE:
         bundled = yaml.safe_load(_bundled_text(DEFAULT_TEMPLATE))["reading"]
         document["reading"] = {**bundled, **(document.get("reading") or {})}
-    return Template.model_validate(document)
+    try:
+        template = Template.model_validate(document, context={_PROBLEMS_LATER: True})
+    except ValidationError as exc:
+        found = [
+            (error["loc"], ".".join(str(part) for part in error["loc"]) + f": {error['msg']}") for error in exc.errors()
+        ]
+        raise TemplateError(_listed(origin, root, found)) from exc
+    problems = list(template.problems())
+    if problems:
+        raise TemplateError(_listed(origin, root, problems))
+    return template
+
+
+def _listed(origin: str, root: yaml.Node | None, problems: list[tuple[Path_, str]]) -> str:
+    """Every problem of a template file on a line of its own, each with the line to fix."""
+    lines = [f"{origin}, line {_line_of(root, path)}: {problem}" for path, problem in problems]
+    return "\n".join(lines)
+
+
+def _line_of(root: yaml.Node | None, path: tuple[str | int, ...]) -> int:
+    """The line (from 1) of the deepest node of the YAML document that `path` reaches."""
+    node, line = root, 1
+    for part in path:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if pair is None:
+                break
+            line = pair[0].start_mark.line + 1
+            node = pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
 
 
 def unreadable_finding(reason: str, template: Template) -> Finding:
