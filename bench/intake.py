@@ -69,6 +69,7 @@ def measure_naive(files: list[Path], work: Path) -> float:
     from prefect.testing.utilities import prefect_test_harness
     from sqlmodel import Session
 
+    from checks.template import default_template
     from checks.validate import validate_batch
     from models.database import engine_for, upgrade
     from models.rows import typed_rows
@@ -109,7 +110,7 @@ def measure_naive(files: list[Path], work: Path) -> float:
             session.add(submission)
             session.flush()
             assert submission.id is not None
-            for table, table_rows in typed_rows(read, report.findings).items():
+            for table, table_rows in typed_rows(read, report.findings, default_template()).items():
                 for row in table_rows:
                     session.add(table(**row, submission_id=submission.id))
             session.commit()

@@ -6,6 +6,7 @@ exact decimals in the unit declared on the cover (`unit`); `to_wan` converts for
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from checks.findings import FileReport, Finding
 
 WAN = Decimal(10000)
+TOTAL_ROW = "total"  # the row key of a list sheet's 合计 row in the long table of values
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +51,23 @@ class ListRow:
 
 @dataclass(slots=True)
 class ReadSubmission:
-    """Everything read from one workbook."""
+    """Everything read from one workbook, by the template's own sheet, row and column keys.
+
+    Each sheet's values are kept by its shape: `fields` for key/value sheets (field → value), `grids` for grid
+    sheets ((row, column) → value), `lists` for list sheets (its item rows). `cover` is the submission's identity
+    (bureau, year, unit, contact …): the fields of the template's cover sheet.
+    """
 
     file: str
     sha256: str
     template: str
-    sheets: dict[str, str] = field(default_factory=dict)  # table key → the sheet's title in the file
+    sheets: dict[str, str] = field(default_factory=dict)  # sheet key → the sheet's title in the file
     unit: str = "万元"
     cover: dict[str, Located] = field(default_factory=dict)
-    summary: dict[tuple[str, str], Located] = field(default_factory=dict)  # (row, column)
-    three_public: dict[tuple[str, str], Located] = field(default_factory=dict)
-    projects: list[ListRow] = field(default_factory=list)
-    indicators: list[ListRow] = field(default_factory=list)
-    result: dict[str, Located] = field(default_factory=dict)
-    column_letters: dict[str, dict[str, str]] = field(default_factory=dict)  # table → column key → letter
+    fields: dict[str, dict[str, Located]] = field(default_factory=dict)
+    grids: dict[str, dict[tuple[str, str], Located]] = field(default_factory=dict)
+    lists: dict[str, list[ListRow]] = field(default_factory=dict)
+    column_letters: dict[str, dict[str, str]] = field(default_factory=dict)  # sheet → column key → letter
     findings: list[Finding] = field(default_factory=list)
     unreadable: str | None = None  # why the file could not be opened as a workbook
 
@@ -72,7 +77,21 @@ class ReadSubmission:
     def without_values(self) -> ReadSubmission:
         """This submission without its sheets' typed values (the cover, findings and sheet titles kept): what
         loading needs once the values are rows, and cheap to send from a reading process."""
-        return replace(self, summary={}, three_public={}, projects=[], indicators=[], result={})
+        return replace(self, fields={}, grids={}, lists={})
+
+    def values(self) -> Iterator[tuple[str, str, str, Located]]:
+        """Every value read, in sheet order: (sheet key, row key, column key, value). A key/value sheet's fields
+        are its rows (column key ""); a list sheet's rows are keyed by their sheet row number, its 合计 row by
+        `TOTAL_ROW`."""
+        for sheet in self.sheets:
+            for key, located in self.fields.get(sheet, {}).items():
+                yield sheet, key, "", located
+            for (row, column), located in self.grids.get(sheet, {}).items():
+                yield sheet, row, column, located
+            for item in self.lists.get(sheet, []):
+                row_key = TOTAL_ROW if item.is_total else str(item.row)
+                for column, located in item.values.items():
+                    yield sheet, row_key, column, located
 
     @property
     def bureau_code(self) -> str | None:

@@ -8,7 +8,6 @@ Amounts are float64 here (checks compare within tolerances); exact decimals stay
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,104 +16,75 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from checks.records import ListRow, Located, ReadSubmission
-from checks.template import Template
+from checks.records import Located, ReadSubmission
+from checks.template import NUMERIC_TYPES, FieldSpec, SheetSpec, Template
 
-AMOUNT_COLUMNS = r"^[a-z_]+__[a-z_]+$"  # `{row}__{column}` of the grid sheets
+AMOUNT_COLUMNS = r"^.+__.+$"  # `{row}__{column}` of the grid sheets
 
 
-class CoverTable(pa.DataFrameModel):
-    """封面: one row per submission."""
+class KeyValueTable(pa.DataFrameModel):
+    """A key/value sheet (封面, 自评结果): one row per submission that has it; its fields are added as typed."""
 
     submission: Series[int]
     sheet: Series[str] = pa.Field(nullable=True)
-    bureau_name: Series[str] = pa.Field(nullable=True)
-    bureau_code: Series[str] = pa.Field(nullable=True)
-    parent: Series[str] = pa.Field(nullable=True)
-    fiscal_year: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    unit: Series[str] = pa.Field(nullable=True, isin=["万元", "元"])
-    contact: Series[str] = pa.Field(nullable=True)
-    phone: Series[str] = pa.Field(nullable=True)
-    email: Series[str] = pa.Field(nullable=True)
-    submitted_on: Series[Any] = pa.Field(nullable=True)
 
 
-class SummaryTable(pa.DataFrameModel):
-    """收支总表: one row per submission, one column per `{row}__{column}` amount."""
+class GridTable(pa.DataFrameModel):
+    """A grid sheet (收支总表, 三公经费): one row per submission, one column per `{row}__{column}` amount."""
 
     submission: Series[int]
     sheet: Series[str] = pa.Field(nullable=True)
     amount: Series[float] = pa.Field(alias=AMOUNT_COLUMNS, regex=True, nullable=True, ge=0)
 
 
-class ThreePublicTable(pa.DataFrameModel):
-    """三公经费: one row per submission, one column per `{row}__{column}` amount."""
-
-    submission: Series[int]
-    sheet: Series[str] = pa.Field(nullable=True)
-    amount: Series[float] = pa.Field(alias=AMOUNT_COLUMNS, regex=True, nullable=True, ge=0)
-
-
-class ProjectTable(pa.DataFrameModel):
-    """项目支出: one row per project, and the 合计 row flagged `is_total`."""
+class ListTable(pa.DataFrameModel):
+    """A list sheet (项目支出, 绩效指标): one row per item and the 合计 row flagged `is_total`; its columns are
+    added as typed."""
 
     submission: Series[int]
     sheet: Series[str]
     row: Series[int] = pa.Field(gt=0)
     is_total: Series[bool]
-    name: Series[str] = pa.Field(nullable=True)
-    budget_initial: Series[float] = pa.Field(nullable=True, ge=0)
-    budget_full: Series[float] = pa.Field(nullable=True, ge=0)
-    actual: Series[float] = pa.Field(nullable=True, ge=0)
-    rate: Series[float] = pa.Field(nullable=True)
-    rate_decimals: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    rate_ambiguous: Series[bool]
-    source: Series[str] = pa.Field(nullable=True)
-    note: Series[str] = pa.Field(nullable=True)
 
 
-class IndicatorTable(pa.DataFrameModel):
-    """绩效指标: one row per indicator; 一级/二级 already filled down."""
-
-    submission: Series[int]
-    sheet: Series[str]
-    row: Series[int] = pa.Field(gt=0)
-    is_total: Series[bool]
-    level1: Series[str] = pa.Field(nullable=True)
-    level2: Series[str] = pa.Field(nullable=True)
-    name: Series[str] = pa.Field(nullable=True)
-    nature: Series[str] = pa.Field(nullable=True)
-    target: Series[float] = pa.Field(nullable=True)
-    target_text: Series[str] = pa.Field(nullable=True)
-    result: Series[float] = pa.Field(nullable=True)
-    result_text: Series[str] = pa.Field(nullable=True)
-    result_decimals: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    unit: Series[str] = pa.Field(nullable=True)
-    weight: Series[float] = pa.Field(nullable=True)
-    score: Series[float] = pa.Field(nullable=True)
-    analysis: Series[str] = pa.Field(nullable=True)
-    numerator: Series[float] = pa.Field(nullable=True)
-    denominator: Series[float] = pa.Field(nullable=True)
+SHAPES: dict[str, type[pa.DataFrameModel]] = {"keyvalue": KeyValueTable, "grid": GridTable, "list": ListTable}
 
 
-class ResultTable(pa.DataFrameModel):
-    """自评结果: one row per submission that has the sheet."""
+def _column_schemas(spec: FieldSpec) -> dict[str, pa.Column]:
+    """The typed columns of one field or list column: its value, and what a rate or measure keeps beside it."""
+    if spec.type in NUMERIC_TYPES:
+        checks = [pa.Check.ge(0)] if spec.type == "amount" else []
+        columns = {"": pa.Column(float, checks=checks, nullable=True)}
+    elif spec.type == "year":
+        columns = {"": pa.Column("Int64", nullable=True)}
+    elif spec.type == "date":
+        columns = {"": pa.Column(object, nullable=True)}
+    elif spec.type == "unit":
+        columns = {"": pa.Column(str, checks=[pa.Check.isin(["万元", "元"])], nullable=True)}
+    else:
+        columns = {"": pa.Column(str, nullable=True)}
+    if spec.type in ("rate", "measure"):
+        columns[DECIMALS] = pa.Column("Int64", checks=[pa.Check.ge(0)], nullable=True)
+    if spec.type == "rate":
+        columns[AMBIGUOUS] = pa.Column(bool)
+    if spec.type == "measure":
+        columns[TEXT] = pa.Column(str, nullable=True)
+    return columns
 
-    submission: Series[int]
-    sheet: Series[str]
-    execution_score: Series[float] = pa.Field(nullable=True)
-    total: Series[float] = pa.Field(nullable=True)
-    grade: Series[str] = pa.Field(nullable=True)
+
+DECIMALS, AMBIGUOUS, TEXT = "_decimals", "_ambiguous", "_text"  # suffixes of a column's companions
 
 
-MODELS: dict[str, type[pa.DataFrameModel]] = {
-    "cover": CoverTable,
-    "summary": SummaryTable,
-    "three_public": ThreePublicTable,
-    "projects": ProjectTable,
-    "indicators": IndicatorTable,
-    "result": ResultTable,
-}
+def schema_of(spec: SheetSpec) -> pa.DataFrameSchema:
+    """The pandera schema of a sheet's typed table: its shape's columns, then one per declared field or column."""
+    schema = SHAPES[spec.kind].to_schema()
+    typed = spec.fields if spec.kind == "keyvalue" else spec.columns if spec.kind == "list" else {}
+    columns = {
+        key + suffix: column
+        for key, field_spec in typed.items()
+        for suffix, column in _column_schemas(field_spec).items()
+    }
+    return schema.add_columns(columns) if columns else schema
 
 
 @dataclass(slots=True)
@@ -171,63 +141,40 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_DECIMAL_COLUMNS = {"rate": "rate_decimals", "result": "result_decimals"}
-_AMBIGUOUS_COLUMNS = {"rate": "rate_ambiguous"}  # bare numbers that may be fractions (see workbooks.values)
-_TEXT_COLUMNS = {"target": "target_text", "result": "result_text"}
+def _typed(spec: FieldSpec, located: Located | None, record: dict[str, Any], key: str) -> None:
+    """A value into its table's record as its type says, with the companions a rate or measure keeps."""
+    value = located.value if located else None
+    if spec.type in NUMERIC_TYPES:
+        record[key] = _number(value)
+    elif spec.type in ("year", "date"):
+        record[key] = value
+    else:
+        record[key] = _text(value)
+    if spec.type in ("rate", "measure"):
+        record[key + DECIMALS] = located.decimals if located else None
+    if spec.type == "rate":
+        record[key + AMBIGUOUS] = located.ambiguous if located else False
+    if spec.type == "measure":
+        record[key + TEXT] = located.text if located else None
 
 
-def _frames(
-    records: list[dict[str, Any]], cells: list[dict[str, Any]], columns: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    values = pd.DataFrame.from_records(records, columns=columns)
-    cell_frame = pd.DataFrame.from_records(cells, columns=columns).astype(object)
-    return values, cell_frame
+def _table(
+    key: str, spec: SheetSpec, records: list[dict[str, Any]], cells: list[dict[str, Any]], units: dict[int, str]
+) -> Table:
+    """A typed table from its records, each column in its schema's dtype (an empty table keeps its columns)."""
+    schema = schema_of(spec)
+    named = {name: column for name, column in schema.columns.items() if not column.regex}
+    amounts = [grid_column(r, c) for r in spec.rows for c in spec.columns] if spec.kind == "grid" else []
+    values = pd.DataFrame.from_records(records, columns=[*named, *amounts])
+    for name, column in named.items():
+        dtype = str(column.dtype)
+        values[name] = values[name].astype(dtype if dtype in _EXACT_DTYPES else object)
+    values[amounts] = values[amounts].astype(float)
+    cell_frame = pd.DataFrame.from_records(cells, columns=[*named, *amounts]).astype(object)
+    return Table(key, values, cell_frame, units)
 
 
-def _list_records(
-    submissions: Iterable[tuple[int, ReadSubmission]], table: str, column_keys: list[str], numeric: tuple[str, ...]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    records: list[dict[str, Any]] = []
-    cells: list[dict[str, Any]] = []
-    for position, submission in submissions:
-        sheet = submission.sheets.get(table)
-        rows: list[ListRow] = submission.projects if table == "projects" else submission.indicators
-        for item in rows:
-            record: dict[str, Any] = {
-                "submission": position,
-                "sheet": sheet,
-                "row": item.row,
-                "is_total": item.is_total,
-            }
-            cell_record: dict[str, Any] = {}
-            for key in column_keys:
-                located = item.values.get(key)
-                value = located.value if located else None
-                record[key] = _number(value) if key in numeric else _text(value)
-                cell_record[key] = located.cell if located else None
-                if key in _DECIMAL_COLUMNS:
-                    record[_DECIMAL_COLUMNS[key]] = located.decimals if located else None
-                if key in _AMBIGUOUS_COLUMNS:
-                    record[_AMBIGUOUS_COLUMNS[key]] = located.ambiguous if located else False
-                if key in _TEXT_COLUMNS and table == "indicators":
-                    record[_TEXT_COLUMNS[key]] = located.text if located else None
-            records.append(record)
-            cells.append(cell_record)
-    return records, cells
-
-
-def _grid_record(
-    position: int, submission: ReadSubmission, table: str, columns: list[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    grid: dict[tuple[str, str], Located] = submission.summary if table == "summary" else submission.three_public
-    record: dict[str, Any] = {"submission": position, "sheet": submission.sheets.get(table)}
-    cell_record: dict[str, Any] = {}
-    for name in columns:
-        row_key, column_key = name.split("__")
-        located = grid.get((row_key, column_key))
-        record[name] = _number(located.value) if located else float("nan")
-        cell_record[name] = located.cell if located else None
-    return record, cell_record
+_EXACT_DTYPES = ("Int64", "bool", "int64", "float64")  # the others (text, dates) stay Python objects
 
 
 def grid_column(row_key: str, column_key: str) -> str:
@@ -235,72 +182,47 @@ def grid_column(row_key: str, column_key: str) -> str:
 
 
 def build_batch(submissions: list[ReadSubmission], template: Template) -> Batch:
-    """The typed tables of every readable submission in the batch."""
+    """The typed tables of every readable submission in the batch: one per sheet of the template."""
     readable = [(i, s) for i, s in enumerate(submissions) if s.unreadable is None]
     units = {i: s.unit for i, s in readable}
     tables: dict[str, Table] = {}
-
-    cover_fields = template.sheets["cover"].fields
-    cover_keys = list(cover_fields)
-    records, cells = [], []
-    for position, submission in readable:
-        record: dict[str, Any] = {"submission": position, "sheet": submission.sheets.get("cover")}
-        cell_record: dict[str, Any] = {}
-        for key in cover_keys:
-            located = submission.cover.get(key)
-            value = located.value if located else None
-            record[key] = value if cover_fields[key].type in ("year", "date") else _text(value)
-            cell_record[key] = located.cell if located else None
-        records.append(record)
-        cells.append(cell_record)
-    values, cell_frame = _frames(records, cells, ["submission", "sheet", *cover_keys])
-    values["fiscal_year"] = values["fiscal_year"].astype("Int64")
-    tables["cover"] = Table("cover", values, cell_frame, units)
-
-    for table in ("summary", "three_public"):
-        spec = template.sheets[table]
-        columns = [grid_column(r, c) for r in spec.rows for c in spec.columns]
-        pairs = [_grid_record(p, s, table, columns) for p, s in readable if table in s.sheets]
-        values, cell_frame = _frames([p[0] for p in pairs], [p[1] for p in pairs], ["submission", "sheet", *columns])
-        values[columns] = values[columns].astype(float)
-        tables[table] = Table(table, values, cell_frame, units)
-
-    for table in ("projects", "indicators"):
-        column_keys, numeric = list(template.sheets[table].columns), template.sheets[table].numeric_keys()
-        records, cells = _list_records(readable, table, column_keys, numeric)
-        extra = [_DECIMAL_COLUMNS[k] for k in column_keys if k in _DECIMAL_COLUMNS]
-        extra += [_AMBIGUOUS_COLUMNS[k] for k in column_keys if k in _AMBIGUOUS_COLUMNS]
-        if table == "indicators":
-            extra += [_TEXT_COLUMNS[k] for k in column_keys if k in _TEXT_COLUMNS]
-        values, cell_frame = _frames(records, cells, ["submission", "sheet", "row", "is_total", *column_keys, *extra])
-        values[list(numeric)] = values[list(numeric)].astype(float)
-        for column in extra:
-            if column.endswith("_decimals"):
-                values[column] = values[column].astype("Int64")
-            elif column.endswith("_ambiguous"):
-                values[column] = values[column].astype(bool)
-        values["is_total"] = values["is_total"].astype(bool)
-        values["row"] = values["row"].astype(int)
-        tables[table] = Table(table, values, cell_frame, units)
-
-    result_keys, result_numeric = list(template.sheets["result"].fields), template.sheets["result"].numeric_keys()
-    records, cells = [], []
-    for position, submission in readable:
-        if "result" not in submission.sheets:
-            continue
-        record = {"submission": position, "sheet": submission.sheets["result"]}
-        cell_record = {}
-        for key in result_keys:
-            located = submission.result.get(key)
-            value = located.value if located else None
-            record[key] = _number(value) if key in result_numeric else _text(value)
-            cell_record[key] = located.cell if located else None
-        records.append(record)
-        cells.append(cell_record)
-    values, cell_frame = _frames(records, cells, ["submission", "sheet", *result_keys])
-    values[list(result_numeric)] = values[list(result_numeric)].astype(float)
-    tables["result"] = Table("result", values, cell_frame, units)
-
-    for typed in tables.values():
-        typed.values["submission"] = typed.values["submission"].astype(int)
+    for key, spec in template.sheets.items():
+        records: list[dict[str, Any]] = []
+        cells: list[dict[str, Any]] = []
+        for position, submission in readable:
+            sheet = submission.sheets.get(key)
+            if sheet is None:
+                continue
+            if spec.kind == "list":
+                for item in submission.lists.get(key, []):
+                    record: dict[str, Any] = {
+                        "submission": position,
+                        "sheet": sheet,
+                        "row": item.row,
+                        "is_total": item.is_total,
+                    }
+                    for column_key, column in spec.columns.items():
+                        _typed(column, item.values.get(column_key), record, column_key)
+                    records.append(record)
+                    cells.append({k: located.cell for k, located in item.values.items()})
+                continue
+            record = {"submission": position, "sheet": sheet}
+            cell_record: dict[str, Any] = {}
+            if spec.kind == "keyvalue":
+                found = submission.fields.get(key, {})
+                for field_key, field_spec in spec.fields.items():
+                    located = found.get(field_key)
+                    _typed(field_spec, located, record, field_key)
+                    cell_record[field_key] = located.cell if located else None
+            else:
+                grid = submission.grids.get(key, {})
+                for row_key in spec.rows:
+                    for column_key in spec.columns:
+                        name = grid_column(row_key, column_key)
+                        located = grid.get((row_key, column_key))
+                        record[name] = _number(located.value) if located else float("nan")
+                        cell_record[name] = located.cell if located else None
+            records.append(record)
+            cells.append(cell_record)
+        tables[key] = _table(key, spec, records, cells, units)
     return Batch(submissions, tables)

@@ -7,7 +7,7 @@ them types and normalises their labels once, so lookups while reading are plain 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -59,7 +59,7 @@ class SheetSpec(_Strict):
     columns: dict[str, FieldSpec] = Field(default_factory=dict)
     rows: dict[str, LabelSpec] = Field(default_factory=dict)
     total_label: str | None = None
-    level1_aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    value_aliases: dict[str, dict[str, tuple[str, ...]]] = Field(default_factory=dict)  # column → name → aliases
 
     def numeric_keys(self) -> tuple[str, ...]:
         """The keys of this sheet's fields or columns that hold numbers, as their types say."""
@@ -163,9 +163,31 @@ class Template(_Strict):
     title: str
     tolerances: Tolerances = Tolerances()
     header_search_rows: int = 15
+    cover_sheet: str = "cover"  # the key/value sheet whose fields say who submits (bureau, code, year, unit …)
     sheets: dict[str, SheetSpec]
     rules: tuple[RuleSpec, ...]
     reading: dict[str, ReadingRule]
+    report: dict[ReportFigure, str] = Field(default_factory=dict)
+
+    def figure_cells(self) -> dict[str, FigureCell]:
+        """Each period-report figure as the (sheet, row, column) that holds it in the long table of values."""
+        cells: dict[str, FigureCell] = {}
+        for figure, place in self.report.items():
+            sheet, _, rest = place.partition(".")
+            row, _, column = rest.partition(".")
+            cells[figure] = (sheet, row, column)
+        return cells
+
+    @cached_property
+    def amount_keys(self) -> frozenset[tuple[str, str]]:
+        """(sheet, column or field) of every value that is an amount, in the declared unit: every value of a grid
+        sheet (keyed by its column), and the fields and columns of type `amount`."""
+        found: set[tuple[str, str]] = set()
+        for key, spec in self.sheets.items():
+            if spec.kind == "grid":
+                found |= {(key, column) for column in spec.columns}
+            found |= {(key, name) for name, item in {**spec.fields, **spec.columns}.items() if item.type == "amount"}
+        return frozenset(found)
 
     @model_validator(mode="after")
     def _rules_name_what_exists(self, info: ValidationInfo) -> Template:
@@ -176,7 +198,16 @@ class Template(_Strict):
 
     def problems(self) -> Iterator[tuple[Path_, str]]:
         """Every sheet or rule that names a sheet, row, column or parameter the template does not have, with where."""
+        cover = self.sheets.get(self.cover_sheet)
+        if cover is None or cover.kind != "keyvalue":
+            yield ("cover_sheet",), f"cover_sheet {self.cover_sheet!r} is not a keyvalue sheet of this template"
         for key, sheet in self.sheets.items():
+            for column in sheet.value_aliases:
+                if column not in sheet.columns:
+                    yield (
+                        ("sheets", key, "value_aliases", column),
+                        f"sheet {key}: value_aliases names unknown column {column!r}",
+                    )
             if sheet.kind == "keyvalue" and (sheet.columns or sheet.rows):
                 yield ("sheets", key, "kind"), f"sheet {key} is a keyvalue sheet: it has fields, not rows or columns"
             elif sheet.kind != "keyvalue" and sheet.fields:
@@ -187,6 +218,10 @@ class Template(_Strict):
                 normalise_label(sheet.label_header) in column.spellings() for column in sheet.columns.values()
             ):
                 yield ("sheets", key, "label_header"), f"sheet {key}: label_header names none of its columns"
+        for figure, (sheet_key, row, column) in self.figure_cells().items():
+            problem = self._unknown_figure_cell(sheet_key, row, column)
+            if problem is not None:
+                yield ("report", figure), f"report figure {figure}: {problem}"
         for position, rule in enumerate(self.rules):
             at: Path_ = ("rules", position)
             if rule.table not in self.sheets:
@@ -205,6 +240,18 @@ class Template(_Strict):
                     problem = self._unknown_name(rule, role, named)
                     if problem is not None:
                         yield (*at, name, *index), f"rule {rule.id}: {name} names {problem}"
+
+    def _unknown_figure_cell(self, sheet_key: str, row: str, column: str) -> str | None:
+        sheet = self.sheets.get(sheet_key)
+        if sheet is None:
+            return f"unknown sheet {sheet_key!r}"
+        if sheet.kind == "keyvalue":
+            return None if row in sheet.fields and not column else f"{sheet_key} has no field {row!r}"
+        if sheet.kind == "list" and row != "total":
+            return f"a list sheet's figure is a column of its 合计 row: {sheet_key}.total.<column>"
+        if sheet.kind == "grid" and row not in sheet.rows:
+            return f"unknown row {row!r} of sheet {sheet_key}"
+        return None if column in sheet.columns else f"unknown column {column!r} of sheet {sheet_key}"
 
     def _unknown_name(self, rule: RuleSpec, role: ParameterRole, named: str) -> str | None:
         sheet = self.sheets[rule.table]
@@ -241,6 +288,14 @@ def _unknown_cell(key: str, sheet: SheetSpec, cell: str) -> str | None:
     if column not in sheet.columns and column not in sheet.fields:
         return f"unknown column {column!r} of sheet {key}"
     return None
+
+
+# The headline figures of the period report, each a cell of the template's sheets: `sheet.row.column` on a grid
+# sheet, `sheet.field` on a key/value sheet, `sheet.total.column` for the 合计 row of a list sheet.
+ReportFigure = Literal[
+    "income_total", "expense_total", "budget_total", "three_public_budget", "three_public_actual", "self_total", "grade"
+]
+FigureCell = tuple[str, str, str]  # (sheet, row, column) in the long table of values
 
 
 class TemplateError(ValueError):
@@ -332,3 +387,15 @@ def unreadable_finding(reason: str, template: Template) -> Finding:
 @cache
 def default_template() -> Template:
     return load_template(DEFAULT_TEMPLATE)
+
+
+def bundled_names() -> list[str]:
+    """The names of the templates that come with budgetflow (`checks/templates/*.yaml`)."""
+    folder = resources.files("checks").joinpath("templates")
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def with_bundled(configured: Template) -> list[Template]:
+    """The configured template first, then every bundled one of another name: the templates stored submissions
+    may have been read with."""
+    return [configured, *(load_template(name) for name in bundled_names() if name != configured.name)]

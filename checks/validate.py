@@ -11,7 +11,7 @@ import pandera.pandas as pa
 from checks.findings import FileReport, Finding
 from checks.records import ReadSubmission
 from checks.rules import Rule, build_rules
-from checks.tables import MODELS, Batch, build_batch
+from checks.tables import Batch, build_batch, schema_of
 from checks.template import Template, default_template, unreadable_finding
 
 
@@ -20,9 +20,9 @@ class SchemaDefect(Exception):
 
 
 def _schema_for(
-    table_key: str, rules: list[Rule], batch: Batch
+    table_key: str, rules: list[Rule], batch: Batch, template: Template
 ) -> tuple[pa.DataFrameSchema, dict[str, tuple[Rule, str]]]:
-    schema = MODELS[table_key].to_schema()
+    schema = schema_of(template.sheets[table_key])
     by_name: dict[str, tuple[Rule, str]] = {}
     frame_checks: list[pa.Check] = []
     for rule in rules:
@@ -57,7 +57,7 @@ def validate_batch(submissions: list[ReadSubmission], template: Template | None 
     for table_key, table in batch.tables.items():
         if table.values.empty:
             continue
-        schema, by_name = _schema_for(table_key, rules, batch)
+        schema, by_name = _schema_for(table_key, rules, batch, template)
         for check, index in _failures(schema, batch, table_key):
             if check not in by_name:
                 raise SchemaDefect(f"typed table {table_key} failed {check} at row {index}")

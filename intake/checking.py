@@ -148,7 +148,7 @@ def check_part(
             continue
         submission, problem = item
         report, check_problem = next(reports)
-        rows = _typed_rows(submission, report) if with_rows else {}  # an unreadable file's: its finding
+        rows = _typed_rows(submission, report, template) if with_rows else {}  # an unreadable file's: its finding
         results.append(CheckedFile(submission.without_values(), report, rows, problem or check_problem))
     return results
 
@@ -158,14 +158,14 @@ def _lost(job: CheckJob, why: WorkerLost, template: Template, limits: ReaderLimi
     submission = _unprocessable(job, template, reason)
     report = FileReport(job.file_name, submission.sha256, [unreadable_finding(reason, template)], unreadable=True)
     cause = "no progress, killed" if why.timed_out else "its worker process died, twice"
-    return CheckedFile(submission, report, _typed_rows(submission, report), f"{job.file_name}: {cause}")
+    return CheckedFile(submission, report, _typed_rows(submission, report, template), f"{job.file_name}: {cause}")
 
 
-def _typed_rows(submission: ReadSubmission, report: FileReport) -> TypedRows:
+def _typed_rows(submission: ReadSubmission, report: FileReport, template: Template) -> TypedRows:
     # imported here: `budgetflow validate` checks files without a database, and need not wait for SQLAlchemy
     from models.rows import typed_rows
 
-    return typed_rows(submission, report.findings)
+    return typed_rows(submission, report.findings, template)
 
 
 def check_files(

@@ -132,7 +132,7 @@ def _given_up(receipt: ClaimedReceipt, template: Template) -> LoadItem:
     read = ReadSubmission(file=receipt.file_name, sha256=receipt.sha256, template=template.name, unreadable=reason)
     report = FileReport(receipt.file_name, receipt.sha256, [unreadable_finding(reason, template)], unreadable=True)
     problem = f"{receipt.file_name}: given up after {receipt.attempts} unfinished runs"
-    return LoadItem(receipt, read, report, typed_rows(read, report.findings), problem)
+    return LoadItem(receipt, read, report, typed_rows(read, report.findings, template), problem)
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -18,16 +19,15 @@ from checks.addresses import valid_address
 from checks.attribution import bureau_of_file, year_of_file
 from checks.findings import Status
 from checks.period import BureauLine, PeriodReport
+from checks.template import FigureCell, Template
 from models import bulk
 from models.database import session_scope
 from models.tables import (
     Bureau,
     Deadline,
     FindingRecord,
-    SelfEvaluation,
+    SheetValue,
     Submission,
-    SummaryLine,
-    ThreePublicLine,
     utcnow,
 )
 
@@ -144,38 +144,57 @@ def missing_bureaus(engine: Engine, fiscal_year: int) -> list[Bureau]:
         return list(session.execute(statement).scalars())
 
 
-SUMMARY_AMOUNTS = (("inc_total", "actual"), ("exp_total", "actual"), ("exp_total", "budget_full"))
-THREE_PUBLIC_AMOUNTS = (("total", "budget"), ("total", "actual"))
-Amounts = dict[int, dict[tuple[str, str], Decimal | None]]
+Figures = dict[int, dict[str, Decimal | str | None]]  # submission id → figure → its value
 
 
-def _amounts(session: Session, table: Any, current: Any, wanted: tuple[tuple[str, str], ...]) -> Amounts:
-    """Submission id → (line, column) → amount, for the `wanted` cells of every current submission."""
+def _figures(session: Session, current: Any, templates: dict[str, dict[str, FigureCell]], default: str) -> Figures:
+    """Every current submission's headline figures, each from the cell its own template names for it (a template
+    no longer at hand: the default template's cells)."""
+    wanted = {cell for cells in templates.values() for cell in cells.values()}
     rows = session.execute(
-        select(table.submission_id, table.line, table.column, table.amount)
-        .join(current, current.c.id == table.submission_id)
-        .where(table.line.in_({line for line, _ in wanted}), table.column.in_({column for _, column in wanted}))
+        select(
+            col(SheetValue.submission_id),
+            col(Submission.template),
+            col(SheetValue.sheet),
+            col(SheetValue.row),
+            col(SheetValue.column),
+            col(SheetValue.number),
+            col(SheetValue.text),
+        )
+        .join(current, current.c.id == col(SheetValue.submission_id))
+        .join(Submission, col(Submission.id) == col(SheetValue.submission_id))
+        .where(
+            col(SheetValue.sheet).in_({sheet for sheet, _, _ in wanted}),
+            col(SheetValue.row).in_({row for _, row, _ in wanted}),
+            col(SheetValue.column).in_({column for _, _, column in wanted}),
+        )
     ).all()
-    amounts: Amounts = {}
-    for submission_id, line, column, amount in rows:
-        amounts.setdefault(submission_id, {})[(line, column)] = amount
-    return amounts
+    by_cell = {name: {cell: figure for figure, cell in cells.items()} for name, cells in templates.items()}
+    figures: Figures = {}
+    for submission_id, template, sheet, row, column, number, text in rows:
+        figure = by_cell.get(template, by_cell[default]).get((sheet, row, column))
+        if figure is not None:
+            figures.setdefault(submission_id, {})[figure] = number if number is not None else text
+    return figures
 
 
-def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
-    """Every registered bureau, and every bureau that submitted for the year, with its current version."""
+def _amount(value: Decimal | str | None) -> Decimal | None:
+    return value if isinstance(value, Decimal) else None
+
+
+def _text(value: Decimal | str | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def period_report(engine: Engine, fiscal_year: int, templates: Sequence[Template]) -> PeriodReport:
+    """Every registered bureau, and every bureau that submitted for the year, with its current version; its
+    figures are the cells its template names (the first template for a submission of a template not given)."""
+    figure_cells = {template.name: template.figure_cells() for template in reversed(templates)}
     with Session(engine) as session:
         of_year = col(Submission.fiscal_year) == fiscal_year, col(Submission.is_current).is_(True)
         current = {s.bureau_code: s for s in session.execute(select(Submission).where(*of_year)).scalars()}
         current_ids = select(col(Submission.id).label("id")).where(*of_year).subquery()
-        summaries = _amounts(session, SummaryLine, current_ids, SUMMARY_AMOUNTS)
-        three_public = _amounts(session, ThreePublicLine, current_ids, THREE_PUBLIC_AMOUNTS)
-        evaluations = {
-            e.submission_id: e
-            for e in session.execute(
-                select(SelfEvaluation).join(current_ids, current_ids.c.id == col(SelfEvaluation.submission_id))
-            ).scalars()
-        }
+        figures = _figures(session, current_ids, figure_cells, templates[0].name)
         # the grade rule's finding gives the grade the total calls for, where the stated one is not it
         grade_findings: dict[int, str | None] = {
             submission_id: expected
@@ -209,24 +228,22 @@ def period_report(engine: Engine, fiscal_year: int) -> PeriodReport:
                     )
                 )
                 continue
-            summary = summaries.get(submission.id, {})
-            three = three_public.get(submission.id, {})
-            evaluation = evaluations.get(submission.id)
+            figure = figures.get(submission.id, {})
+            total, grade = _amount(figure.get("self_total")), _text(figure.get("grade"))
             lines.append(
                 BureauLine(
                     code=bureau.code,
                     name=submission.bureau_name or bureau.name,
                     status=submission.status,
                     version=submission.version,
-                    income_total=summary.get(("inc_total", "actual")),
-                    expense_total=summary.get(("exp_total", "actual")),
-                    budget_total=summary.get(("exp_total", "budget_full")),
-                    three_public_budget=three.get(("total", "budget")),
-                    three_public_actual=three.get(("total", "actual")),
-                    self_total=evaluation.total if evaluation else None,
-                    grade=evaluation.grade if evaluation else None,
-                    grade_by_total=grade_findings.get(submission.id)
-                    or (evaluation.grade if evaluation and evaluation.total is not None else None),
+                    income_total=_amount(figure.get("income_total")),
+                    expense_total=_amount(figure.get("expense_total")),
+                    budget_total=_amount(figure.get("budget_total")),
+                    three_public_budget=_amount(figure.get("three_public_budget")),
+                    three_public_actual=_amount(figure.get("three_public_actual")),
+                    self_total=total,
+                    grade=grade,
+                    grade_by_total=grade_findings.get(submission.id) or (grade if total is not None else None),
                     errors=submission.error_count,
                     warnings=submission.warning_count,
                     submitted_at=submission.received_at,

@@ -1,16 +1,18 @@
-"""A read submission as the rows of the database's typed tables: amounts in 万元, each row with its sheet and
-cells, text cut to its column's length.
+"""A read submission as rows of the database: every typed value in the long table (amounts in 万元, each with
+its sheet and cell, text cut to its column's length), and its findings.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from checks.findings import Finding
-from checks.records import ListRow, Located, ReadSubmission
-from models.tables import FindingRecord, Indicator, Project, SelfEvaluation, SummaryLine, ThreePublicLine
+from checks.records import ReadSubmission
+from checks.template import Template
+from models.tables import FindingRecord, SheetValue
 
 # The typed rows and findings of one submission, by table, without their submission id (it is given when
 # the submission is loaded). Made where the workbook was read, so that a batch travels back to the loading
@@ -23,35 +25,31 @@ def clipped(value: Any, limit: int) -> str | None:
     return str(value)[:limit] if value not in (None, "") else None
 
 
-def typed_rows(read: ReadSubmission, findings: Sequence[Finding]) -> TypedRows:
-    """Every typed row and finding of one submission, by table (see `TypedRows`)."""
+def typed_rows(read: ReadSubmission, findings: Sequence[Finding], template: Template) -> TypedRows:
+    """Every typed value and finding of one submission, by table (see `TypedRows`)."""
     rows: TypedRows = {}
-    for table, grid, sheet_key in (
-        (SummaryLine, read.summary, "summary"),
-        (ThreePublicLine, read.three_public, "three_public"),
-    ):
-        rows[table] = [
+    amounts = template.amount_keys
+    values = []
+    for sheet, row, column, located in read.values():
+        number, text = _number_and_text(located.value)
+        if number is not None and (sheet, column or row) in amounts:
+            number = read.to_wan(number)
+        text = text if text is not None else located.text
+        if number is None and text is None:
+            continue  # a blank cell: nothing to keep, and the sheet's cells are in the archived file
+        values.append(
             {
-                "line": line,
+                "sheet": sheet,
+                "row": row,
                 "column": column,
-                "amount": _wan(read, located),
-                "sheet": read.sheets.get(sheet_key, ""),
+                "number": number,
+                "text": clipped(text, 2000),
+                "decimals": located.decimals,
+                "title": clipped(read.sheets[sheet], 100) or "",
                 "cell": located.cell,
             }
-            for (line, column), located in grid.items()
-        ]
-    rows[Project] = [_project(read, item) for item in read.projects]
-    rows[Indicator] = [_indicator(read, item) for item in read.indicators]
-    if read.result and "result" in read.sheets:
-        rows[SelfEvaluation] = [
-            {
-                "execution_score": _number(read.result.get("execution_score")),
-                "total": _number(read.result.get("total")),
-                "grade": clipped(read.result["grade"].value if "grade" in read.result else None, 10),
-                "sheet": read.sheets["result"],
-                "cells": _cells(read.result),
-            }
-        ]
+        )
+    rows[SheetValue] = values
     rows[FindingRecord] = [
         {
             "position": position,
@@ -68,53 +66,14 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding]) -> TypedRows:
     return {table: table_rows for table, table_rows in rows.items() if table_rows}
 
 
-def _number(located: Located | None) -> Decimal | None:
-    value = located.value if located else None
-    return value if isinstance(value, Decimal) else None
-
-
-def _project(read: ReadSubmission, item: ListRow) -> dict[str, Any]:
-    values = item.values
-    rate = values.get("rate")
-    return {
-        "row": item.row,
-        "is_total": item.is_total,
-        "name": clipped(item.value("name"), 500),
-        "budget_initial": _wan(read, values.get("budget_initial")),
-        "budget_full": _wan(read, values.get("budget_full")),
-        "actual": _wan(read, values.get("actual")),
-        "rate": _number(rate),
-        "rate_decimals": rate.decimals if rate else None,
-        "source": clipped(item.value("source"), 200),
-        "note": clipped(item.value("note"), 1000),
-        "sheet": read.sheets.get("projects", ""),
-        "cells": _cells(values),
-    }
-
-
-def _indicator(read: ReadSubmission, item: ListRow) -> dict[str, Any]:
-    values = item.values
-    target, result = values.get("target"), values.get("result")
-    return {
-        "row": item.row,
-        **{key: clipped(item.value(key), limit) for key, limit in _INDICATOR_TEXT.items()},
-        "target": _number(target),
-        "target_text": clipped(target.text if target else None, 200),
-        "result": _number(result),
-        "result_text": clipped(result.text if result else None, 200),
-        **{key: _number(values.get(key)) for key in ("weight", "score", "numerator", "denominator")},
-        "sheet": read.sheets.get("indicators", ""),
-        "cells": _cells(values),
-    }
-
-
-_INDICATOR_TEXT = {"level1": 100, "level2": 100, "name": 500, "nature": 10, "unit": 40, "analysis": 2000}
-
-
-def _wan(read: ReadSubmission, located: Located | None) -> Decimal | None:
-    value = located.value if located else None
-    return read.to_wan(value) if isinstance(value, Decimal) else None
-
-
-def _cells(values: dict[str, Located]) -> dict[str, str]:
-    return {key: located.cell for key, located in values.items() if located.cell}
+def _number_and_text(value: Any) -> tuple[Decimal | None, str | None]:
+    """A read value as the long table keeps it: a number, or text (a date as ISO text, a year as a number)."""
+    if isinstance(value, Decimal):
+        return value, None
+    if isinstance(value, bool) or value is None:
+        return None, None
+    if isinstance(value, int):
+        return Decimal(value), None
+    if isinstance(value, dt.date):
+        return None, value.isoformat()
+    return None, str(value)

@@ -171,86 +171,34 @@ class Submission(SubmissionBase, table=True):
     run_id: int | None = Field(default=None, foreign_key="intake_run.id")
 
 
-class AmountLineBase(SQLModel):
-    """One amount of a grid sheet (收支总表, 三公经费): a row key × a column key."""
+class SheetValueBase(SQLModel):
+    """One typed value of a submission, keyed by its template's sheet, row and column keys.
 
-    submission_id: int = Field(foreign_key="submission.id", index=True)
-    line: str = Field(max_length=40)
+    Every sheet of every template lands here, whatever its shape: a grid sheet's (row, column) amounts, a list
+    sheet's item rows (keyed by their sheet row number, the 合计 row by `total`), a key/value sheet's fields
+    (column ""). Amounts are in 万元; a rate's or a measure's number with the decimals it was written with, a
+    measure's text beside it; text values (names, grades, dates as ISO text) in `text`.
+    """
+
+    submission_id: int = Field(foreign_key="submission.id")
+    sheet: str = Field(max_length=40)
+    row: str = Field(max_length=40)
     column: str = Field(max_length=40)
-    amount: Decimal | None = money()
-    sheet: str = Field(max_length=100)
+    number: Decimal | None = money()
+    text: str | None = Field(default=None, max_length=2000)
+    decimals: int | None = None
+    title: str = Field(max_length=100, description="the sheet's title in the file")
     cell: str | None = Field(default=None, max_length=12)
 
 
-class SummaryLine(AmountLineBase, table=True):
-    __tablename__ = "summary_line"
+class SheetValue(SheetValueBase, table=True):
+    __tablename__ = "sheet_value"
+    # one submission's values (loading, showing one submission), and one figure across submissions (period report)
+    __table_args__ = (
+        Index("ix_sheet_value_submission", "submission_id", "sheet", "row", "column"),
+        Index("ix_sheet_value_figure", "sheet", "row", "column"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-
-
-class ThreePublicLine(AmountLineBase, table=True):
-    __tablename__ = "three_public_line"
-    id: int | None = Field(default=None, primary_key=True)
-
-
-class ProjectBase(SQLModel):
-    submission_id: int = Field(foreign_key="submission.id", index=True)
-    row: int
-    is_total: bool = False
-    name: str | None = Field(default=None, max_length=500)
-    budget_initial: Decimal | None = money()
-    budget_full: Decimal | None = money()
-    actual: Decimal | None = money()
-    rate: Decimal | None = money()  # percent points as stated
-    rate_decimals: int | None = None
-    source: str | None = Field(default=None, max_length=200)
-    note: str | None = Field(default=None, max_length=1000)
-    sheet: str = Field(max_length=100)
-
-
-class Project(ProjectBase, table=True):
-    __tablename__ = "project"
-    id: int | None = Field(default=None, primary_key=True)
-    cells: dict[str, str] = cells()
-
-
-class IndicatorBase(SQLModel):
-    submission_id: int = Field(foreign_key="submission.id", index=True)
-    row: int
-    level1: str | None = Field(default=None, max_length=100)
-    level2: str | None = Field(default=None, max_length=100)
-    name: str | None = Field(default=None, max_length=500)
-    nature: str | None = Field(default=None, max_length=10)
-    target: Decimal | None = money()
-    target_text: str | None = Field(default=None, max_length=200)
-    result: Decimal | None = money()
-    result_text: str | None = Field(default=None, max_length=200)
-    unit: str | None = Field(default=None, max_length=40)
-    weight: Decimal | None = money()
-    score: Decimal | None = money()
-    analysis: str | None = Field(default=None, max_length=2000)
-    numerator: Decimal | None = money()
-    denominator: Decimal | None = money()
-    sheet: str = Field(max_length=100)
-
-
-class Indicator(IndicatorBase, table=True):
-    __tablename__ = "indicator"
-    id: int | None = Field(default=None, primary_key=True)
-    cells: dict[str, str] = cells()
-
-
-class SelfEvaluationBase(SQLModel):
-    submission_id: int = Field(foreign_key="submission.id", unique=True)
-    execution_score: Decimal | None = money()
-    total: Decimal | None = money()
-    grade: str | None = Field(default=None, max_length=10)
-    sheet: str = Field(max_length=100)
-
-
-class SelfEvaluation(SelfEvaluationBase, table=True):
-    __tablename__ = "self_evaluation"
-    id: int | None = Field(default=None, primary_key=True)
-    cells: dict[str, str] = cells()
 
 
 class FindingRecordBase(SQLModel):

@@ -303,10 +303,10 @@ def test_filled_with_the_seed_and_every_total_left_as_a_formula_it_passes(blank:
     assert report.findings == []
     assert report.status == "passed"
     submission = read_submission(filled)  # the formulas, evaluated by the reader
-    assert submission.summary[("inc_total", "budget_initial")].value == D("1160.21")
-    assert submission.summary[("exp_total", "actual")].value == D("11658.78")
-    assert submission.summary[("exp_basic", "budget_initial")].value == D("699.94")
-    assert submission.three_public[("total", "actual")].value == D("11.84")
+    assert submission.grids["summary"][("inc_total", "budget_initial")].value == D("1160.21")
+    assert submission.grids["summary"][("exp_total", "actual")].value == D("11658.78")
+    assert submission.grids["summary"][("exp_basic", "budget_initial")].value == D("699.94")
+    assert submission.grids["three_public"][("total", "actual")].value == D("11.84")
 
 
 def test_with_every_project_row_filled_the_total_row_formulas_are_read_and_pass(blank: Path) -> None:
@@ -316,7 +316,7 @@ def test_with_every_project_row_filled_the_total_row_formulas_are_read_and_pass(
     report = check_one(filled)
 
     assert report.findings == []
-    total = read_submission(filled).projects[-1]
+    total = read_submission(filled).lists["projects"][-1]
     assert total.is_total and total.row == 22
     assert [total.values[k].value for k in ("budget_initial", "budget_full", "actual")] == [200, 200, 190]
     assert total.values["rate"].value == 95

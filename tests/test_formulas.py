@@ -192,8 +192,8 @@ def test_a_circular_reference_is_a_formula_error_at_each_cell_not_a_hang(tmp_pat
         ("format/formula", "收支总表", ("B2",)),
         ("format/formula", "收支总表", ("B3",)),
     ]
-    assert submission.summary[("inc_general", "budget_initial")].value is None
-    assert submission.summary[("inc_fund", "budget_initial")].value is None
+    assert submission.grids["summary"][("inc_general", "budget_initial")].value is None
+    assert submission.grids["summary"][("inc_fund", "budget_initial")].value is None
     assert "=B3+1" in submission.findings[0].message
 
 
@@ -219,7 +219,7 @@ def test_a_formula_that_uses_a_circular_pair_is_a_formula_error_too(tmp_path: Pa
     submission = read_submission(path)
 
     assert formula_findings(path) == [("format/formula", "收支总表", ("B2",))]
-    assert submission.summary[("inc_general", "budget_full")].value == D(1)
+    assert submission.grids["summary"][("inc_general", "budget_full")].value == D(1)
 
 
 def test_a_long_chain_of_uncached_formulas_is_evaluated_without_exhausting_the_stack(tmp_path: Path) -> None:
@@ -235,7 +235,7 @@ def test_a_long_chain_of_uncached_formulas_is_evaluated_without_exhausting_the_s
 
     submission = read_submission(path)
 
-    assert submission.summary[("inc_general", "budget_initial")].value == D(length)
+    assert submission.grids["summary"][("inc_general", "budget_initial")].value == D(length)
     assert formula_findings(path) == []
 
 
@@ -252,9 +252,9 @@ def test_an_uncached_formula_whose_result_has_an_exponent_reads_as_a_plain_amoun
     submission = read_submission(path)
 
     assert [f.rule for f in submission.findings] == []
-    assert str(submission.summary[("inc_general", "budget_initial")].value) == "2400"
-    assert str(submission.summary[("inc_fund", "budget_initial")].value) == "1200"
-    assert str(submission.summary[("inc_soe", "budget_initial")].value) == "236"
+    assert str(submission.grids["summary"][("inc_general", "budget_initial")].value) == "2400"
+    assert str(submission.grids["summary"][("inc_fund", "budget_initial")].value) == "1200"
+    assert str(submission.grids["summary"][("inc_soe", "budget_initial")].value) == "236"
 
 
 def test_a_sheet_name_in_a_formula_matches_whatever_its_case(tmp_path: Path) -> None:
@@ -266,7 +266,7 @@ def test_a_sheet_name_in_a_formula_matches_whatever_its_case(tmp_path: Path) -> 
 
     submission = read_submission(path)
 
-    assert submission.summary[("inc_general", "budget_initial")].value == D("1160.21")
+    assert submission.grids["summary"][("inc_general", "budget_initial")].value == D("1160.21")
     assert formula_findings(path) == []
 
 

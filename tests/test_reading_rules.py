@@ -67,11 +67,11 @@ def values_of(submission: ReadSubmission) -> dict[str, Any]:
     return {
         "unit": submission.unit,
         "cover": {k: what(v) for k, v in submission.cover.items()},
-        "summary": {k: what(v) for k, v in submission.summary.items()},
-        "three_public": {k: what(v) for k, v in submission.three_public.items()},
-        "projects": [({k: what(v) for k, v in r.values.items()}, r.is_total) for r in submission.projects],
-        "indicators": [({k: what(v) for k, v in r.values.items()}, r.is_total) for r in submission.indicators],
-        "result": {k: what(v) for k, v in submission.result.items()},
+        "summary": {k: what(v) for k, v in submission.grids["summary"].items()},
+        "three_public": {k: what(v) for k, v in submission.grids["three_public"].items()},
+        "projects": [({k: what(v) for k, v in r.values.items()}, r.is_total) for r in submission.lists["projects"]],
+        "indicators": [({k: what(v) for k, v in r.values.items()}, r.is_total) for r in submission.lists["indicators"]],
+        "result": {k: what(v) for k, v in submission.fields["result"].items()},
     }
 
 
@@ -90,7 +90,7 @@ def only(submission: ReadSubmission, rule: str) -> Finding:
 
 
 def summary_value(submission: ReadSubmission, row: str, column: str = "actual") -> Any:
-    return submission.summary[(row, column)].value
+    return submission.grids["summary"][(row, column)].value
 
 
 def rewrite(sheet: Worksheet, rows: list[list[Any]]) -> None:
@@ -386,8 +386,8 @@ def test_the_header_row_is_found_below_inserted_title_rows(tmp_path: Path, title
     submission = read(book, tmp_path)
 
     assert values_of(submission) == plain_values(tmp_path)
-    assert submission.summary[("inc_general", "budget_initial")].cell == f"B{2 + title_rows}"
-    assert submission.projects[0].values["rate"].cell == f"F{2 + title_rows}"
+    assert submission.grids["summary"][("inc_general", "budget_initial")].cell == f"B{2 + title_rows}"
+    assert submission.lists["projects"][0].values["rate"].cell == f"F{2 + title_rows}"
     assert findings(submission) == []
 
 
@@ -400,7 +400,7 @@ def test_a_header_row_below_the_first_fifteen_rows_is_not_found(tmp_path: Path) 
     header = [f for f in report.findings if f.rule == "required/header"]
     assert [(f.severity, f.sheet) for f in header] == [(Severity.ERROR, "收支总表")]
     assert "15" in header[0].message
-    assert read_submission(Path(report.file)).summary == {}
+    assert "summary" not in read_submission(Path(report.file)).grids
 
 
 def test_a_title_row_with_the_label_header_but_no_amount_header_is_not_the_header(tmp_path: Path) -> None:
@@ -412,7 +412,7 @@ def test_a_title_row_with_the_label_header_but_no_amount_header_is_not_the_heade
 
     submission = read(book, tmp_path)
 
-    assert submission.summary[("inc_general", "budget_initial")] == Located(D("1160.21"), "B4")
+    assert submission.grids["summary"][("inc_general", "budget_initial")] == Located(D("1160.21"), "B4")
 
 
 def test_amount_columns_are_found_by_header_wherever_they_are(tmp_path: Path) -> None:
@@ -431,10 +431,10 @@ def test_amount_columns_are_found_by_header_wherever_they_are(tmp_path: Path) ->
     submission = read(book, tmp_path)
 
     assert values_of(submission) == plain_values(tmp_path)
-    assert submission.summary[("inc_general", "actual")].cell == "D2"
-    assert submission.summary[("inc_general", "budget_initial")].cell == "F2"
-    assert submission.summary[("inc_general", "budget_full")].cell == "G2"
-    assert submission.three_public[("reception", "actual")] == Located(D("11.84"), "A6")
+    assert submission.grids["summary"][("inc_general", "actual")].cell == "D2"
+    assert submission.grids["summary"][("inc_general", "budget_initial")].cell == "F2"
+    assert submission.grids["summary"][("inc_general", "budget_full")].cell == "G2"
+    assert submission.grids["three_public"][("reception", "actual")] == Located(D("11.84"), "A6")
     assert submission.column_letters["summary"] == {"actual": "D", "budget_initial": "F", "budget_full": "G"}
 
 
@@ -442,7 +442,7 @@ def test_amount_columns_of_list_sheets_are_found_by_header_wherever_they_are(tmp
     submission = read(seed_book(Layout(shuffle=True, leading_columns=1)), tmp_path)
 
     assert values_of(submission)["projects"] == plain_values(tmp_path)["projects"]
-    assert submission.projects[0].values["actual"].cell == "C2"  # 序号 | 项目名称 | 全年执行数 | …
+    assert submission.lists["projects"][0].values["actual"].cell == "C2"  # 序号 | 项目名称 | 全年执行数 | …
 
 
 @pytest.mark.parametrize(
@@ -477,8 +477,8 @@ def test_rows_are_found_by_label_in_any_order(tmp_path: Path) -> None:
     submission = read(book, tmp_path)
 
     assert values_of(submission) == plain_values(tmp_path)
-    assert submission.summary[("carry_out", "actual")].cell == "D2"
-    assert submission.summary[("inc_general", "actual")].cell == "D20"
+    assert submission.grids["summary"][("carry_out", "actual")].cell == "D2"
+    assert submission.grids["summary"][("inc_general", "actual")].cell == "D20"
     assert findings(submission) == []
 
 
@@ -518,7 +518,7 @@ def test_blank_rows_and_note_rows_inside_the_table_are_skipped(tmp_path: Path) -
 
     assert values_of(submission) == plain_values(tmp_path)
     assert findings(submission) == []
-    assert submission.summary[("exp_basic", "actual")].cell == f"D{SUMMARY_ROW['exp_basic'] + 4}"
+    assert submission.grids["summary"][("exp_basic", "actual")].cell == f"D{SUMMARY_ROW['exp_basic'] + 4}"
 
 
 def test_an_unknown_row_inside_the_item_block_is_a_warning_naming_its_cell(tmp_path: Path) -> None:
@@ -586,7 +586,7 @@ def test_a_missing_optional_row_is_no_finding(tmp_path: Path) -> None:
     submission = read(book, tmp_path)
 
     assert findings(submission) == []
-    assert ("carry_in", "actual") not in submission.summary
+    assert ("carry_in", "actual") not in submission.grids["summary"]
 
 
 # --- merged cells ---------------------------------------------------------------------------------
@@ -602,7 +602,7 @@ def test_a_merged_label_cell_counts_as_holding_its_top_left_value(tmp_path: Path
     submission = read(book, tmp_path)
 
     assert values_of(submission) == plain_values(tmp_path)
-    assert submission.summary[("inc_general", "budget_initial")].cell == "C2"
+    assert submission.grids["summary"][("inc_general", "budget_initial")].cell == "C2"
 
 
 def test_a_merged_header_cell_over_two_rows_is_found(tmp_path: Path) -> None:
@@ -622,10 +622,10 @@ def test_a_merged_header_cell_over_two_rows_is_found(tmp_path: Path) -> None:
 def test_merged_level1_cells_fill_down_and_blank_level2_cells_repeat_the_value_above(tmp_path: Path) -> None:
     submission = read(seed_book(Layout(merged_levels=True)), tmp_path)
 
-    levels = [(r.value("level1"), r.value("level2")) for r in submission.indicators]
+    levels = [(r.value("level1"), r.value("level2")) for r in submission.lists["indicators"]]
     assert levels == [(i.level1, i.level2) for i in seed_figures().indicators]
     assert values_of(submission)["indicators"] == plain_values(tmp_path)["indicators"]
-    assert submission.indicators[3].values["level1"].cell == "A2"  # the merged range's top-left cell
+    assert submission.lists["indicators"][3].values["level1"].cell == "A2"  # the merged range's top-left cell
 
 
 def test_a_blank_level1_cell_without_a_merge_repeats_the_value_above(tmp_path: Path) -> None:
@@ -638,7 +638,7 @@ def test_a_blank_level1_cell_without_a_merge_repeats_the_value_above(tmp_path: P
 
     submission = read(book, tmp_path)
 
-    levels = [(r.value("level1"), r.value("level2")) for r in submission.indicators]
+    levels = [(r.value("level1"), r.value("level2")) for r in submission.lists["indicators"]]
     assert levels == [(i.level1, i.level2) for i in seed_figures().indicators]
 
 
@@ -652,8 +652,8 @@ def test_a_list_sheet_stops_at_the_first_blank_row(tmp_path: Path) -> None:
 
     submission = read(book, tmp_path)
 
-    assert [r.value("name") for r in submission.projects] == [p.name for p in seed_figures().projects[:3]]
-    assert not any(r.is_total for r in submission.projects)
+    assert [r.value("name") for r in submission.lists["projects"]] == [p.name for p in seed_figures().projects[:3]]
+    assert not any(r.is_total for r in submission.lists["projects"])
 
 
 def test_a_list_sheet_stops_at_its_total_row(tmp_path: Path) -> None:
@@ -663,10 +663,10 @@ def test_a_list_sheet_stops_at_its_total_row(tmp_path: Path) -> None:
 
     submission = read(book, tmp_path)
 
-    names = [r.value("name") for r in submission.projects]
+    names = [r.value("name") for r in submission.lists["projects"]]
     assert names == [p.name for p in seed_figures().projects] + [None]
-    assert submission.projects[-1].is_total
-    assert submission.projects[-1].values["actual"] == Located(D("455.50"), "E8")
+    assert submission.lists["projects"][-1].is_total
+    assert submission.lists["projects"][-1].values["actual"] == Located(D("455.50"), "E8")
 
 
 def test_a_list_sheet_stops_at_a_note_row(tmp_path: Path) -> None:
@@ -677,7 +677,7 @@ def test_a_list_sheet_stops_at_a_note_row(tmp_path: Path) -> None:
 
     submission = read(book, tmp_path)
 
-    assert len(submission.projects) == 2
+    assert len(submission.lists["projects"]) == 2
 
 
 # --- amounts --------------------------------------------------------------------------------------
@@ -688,21 +688,21 @@ def test_amounts_in_yuan_are_read_and_converted_exactly_to_wan_yuan(tmp_path: Pa
     submission = read(seed_book(Layout(unit="元")), tmp_path)
 
     assert submission.unit == "元"
-    general = submission.summary[("inc_general", "budget_initial")]
+    general = submission.grids["summary"][("inc_general", "budget_initial")]
     assert general == Located(D("11602100"), "B2")
     assert submission.to_wan(general.value) == D("1160.21")
     assert str(submission.to_wan(general.value)) == "1160.21"
-    for key, located in plain.summary.items():
-        assert submission.to_wan(submission.summary[key].value) == located.value, key
-    for read_row, plain_row in zip(submission.projects, plain.projects, strict=True):
+    for key, located in plain.grids["summary"].items():
+        assert submission.to_wan(submission.grids["summary"][key].value) == located.value, key
+    for read_row, plain_row in zip(submission.lists["projects"], plain.lists["projects"], strict=True):
         assert submission.to_wan(read_row.value("budget_full")) == plain_row.value("budget_full")
 
 
 def test_amounts_written_as_yuan_text_with_the_unit_read_like_numbers(tmp_path: Path) -> None:
     submission = read(seed_book(Layout(unit="元", amount_style="text", title_rows=1)), tmp_path)
 
-    assert submission.summary[("inc_general", "budget_initial")].value == D("11602100")
-    assert submission.to_wan(submission.summary[("exp_total", "actual")].value) == D("11658.78")
+    assert submission.grids["summary"][("inc_general", "budget_initial")].value == D("11602100")
+    assert submission.to_wan(submission.grids["summary"][("exp_total", "actual")].value) == D("11658.78")
     assert findings(submission) == []
 
 
@@ -721,7 +721,7 @@ def test_a_dash_or_slash_amount_means_not_filled_and_is_not_zero(tmp_path: Path,
 
     submission = read(book, tmp_path)
 
-    assert submission.summary[("inc_general", "budget_initial")] == Located(None, "B2")
+    assert submission.grids["summary"][("inc_general", "budget_initial")] == Located(None, "B2")
     assert findings(submission) == []
 
 
@@ -734,7 +734,7 @@ def test_a_unit_on_an_amount_that_contradicts_the_cover_is_a_format_error_at_its
     unit = only(submission, "format/unit")
     assert (unit.severity, unit.sheet, unit.cells) == (Severity.ERROR, "收支总表", ("B2",))
     assert "元" in unit.message and "万元" in unit.message
-    assert submission.summary[("inc_general", "budget_initial")].value is None
+    assert submission.grids["summary"][("inc_general", "budget_initial")].value is None
 
 
 def test_a_negative_amount_is_a_format_error_at_its_cell(tmp_path: Path) -> None:
@@ -768,8 +768,8 @@ def test_a_rate_reads_the_same_in_each_of_the_three_forms(tmp_path: Path, style:
     submission = read(seed_book(Layout(rate_style=style)), tmp_path)
 
     stated = [p.rate for p in seed_figures().projects] + ["98.96"]
-    assert [r.value("rate") for r in submission.projects] == [D(rate) for rate in stated]
-    assert [r.values["rate"].decimals for r in submission.projects] == [
+    assert [r.value("rate") for r in submission.lists["projects"]] == [D(rate) for rate in stated]
+    assert [r.values["rate"].decimals for r in submission.lists["projects"]] == [
         # A bare number in a General cell shows no trailing zeros: 100.00 is written 100.
         len(str(D(rate).normalize()).partition(".")[2]) if style == "bare" else 2
         for rate in stated
@@ -799,7 +799,7 @@ def test_an_uncached_rate_formula_keeps_its_percent_format(tmp_path: Path) -> No
     report = check_one(save(book, tmp_path))
     submission = read_submission(Path(report.file))
 
-    rate = submission.projects[3].values["rate"]
+    rate = submission.lists["projects"][3].values["rate"]
     assert (round(rate.value, 2), rate.decimals, rate.cell) == (D("98.38"), 2, "F5")
     assert not [f for f in report.findings if f.sheet == "项目支出"]
 
@@ -819,19 +819,19 @@ def test_every_value_keeps_its_sheet_and_a1_cell(tmp_path: Path) -> None:
         "result": "自评结果",
     }
     assert submission.cover["fiscal_year"] == Located(2023, "B4")
-    assert submission.summary[("inc_total", "budget_initial")] == Located(D("1245.61"), "B10")
-    assert submission.summary[("exp_total", "actual")] == Located(D("11658.78"), "D18")
-    assert submission.three_public[("reception", "actual")] == Located(D("11.84"), "C6")
-    assert submission.projects[3].values["rate"] == Located(D("98.38"), "F5", 2)
-    assert submission.indicators[4].values["result"] == Located(D("97.5"), "F6", 1, "97.5")
-    assert submission.result["total"] == Located(D(99), "B2")
+    assert submission.grids["summary"][("inc_total", "budget_initial")] == Located(D("1245.61"), "B10")
+    assert submission.grids["summary"][("exp_total", "actual")] == Located(D("11658.78"), "D18")
+    assert submission.grids["three_public"][("reception", "actual")] == Located(D("11.84"), "C6")
+    assert submission.lists["projects"][3].values["rate"] == Located(D("98.38"), "F5", 2)
+    assert submission.lists["indicators"][4].values["result"] == Located(D("97.5"), "F6", 1, "97.5")
+    assert submission.fields["result"]["total"] == Located(D(99), "B2")
     everything = [
         *submission.cover.values(),
-        *submission.summary.values(),
-        *submission.three_public.values(),
-        *(v for r in submission.projects for v in r.values.values()),
-        *(v for r in submission.indicators for v in r.values.values()),
-        *submission.result.values(),
+        *submission.grids["summary"].values(),
+        *submission.grids["three_public"].values(),
+        *(v for r in submission.lists["projects"] for v in r.values.values()),
+        *(v for r in submission.lists["indicators"] for v in r.values.values()),
+        *submission.fields["result"].values(),
     ]
     assert all(re.fullmatch(r"[A-Z]{1,3}[1-9]\d*", v.cell or "") for v in everything)
 
@@ -909,7 +909,7 @@ def test_a_formula_other_than_arithmetic_is_a_format_error_telling_the_clerk_to_
     assert "VLOOKUP" in formula[0].message
     assert "打开" in formula[0].message and "保存" in formula[0].message
     assert report.status == "failed"
-    assert read_submission(Path(report.file)).summary[("inc_general", "actual")] == Located(None, "D2")
+    assert read_submission(Path(report.file)).grids["summary"][("inc_general", "actual")] == Located(None, "D2")
 
 
 def test_a_formula_referring_to_a_missing_sheet_is_a_format_error(tmp_path: Path) -> None:
@@ -945,7 +945,7 @@ def test_a_formula_with_a_cached_value_is_read_as_that_value(tmp_path: Path) -> 
 
     submission = read_submission(path)
 
-    assert submission.summary[("inc_general", "actual")] == Located(D("2439.23"), "D2")
+    assert submission.grids["summary"][("inc_general", "actual")] == Located(D("2439.23"), "D2")
     assert findings(submission) == []
 
 
@@ -958,7 +958,7 @@ def test_the_messy_layout_reads_the_same_values_as_the_plain_layout(tmp_path: Pa
     assert values_of(messy) == plain_values(tmp_path)
     assert findings(messy) == []
     assert messy.sheets["summary"] == "收入支出决算总表"
-    assert messy.summary[("inc_general", "budget_initial")].cell != "B2"
+    assert messy.grids["summary"][("inc_general", "budget_initial")].cell != "B2"
 
 
 def test_the_messy_layout_in_yuan_reads_the_same_amounts_in_wan_yuan(tmp_path: Path) -> None:
@@ -966,8 +966,8 @@ def test_the_messy_layout_in_yuan_reads_the_same_amounts_in_wan_yuan(tmp_path: P
     messy = read(seed_book(replace(MESSY, unit="元")), tmp_path, "messy.xlsx")
 
     assert messy.unit == "元"
-    assert {k: messy.to_wan(v.value) for k, v in messy.summary.items()} == {
-        k: v.value for k, v in plain.summary.items()
+    assert {k: messy.to_wan(v.value) for k, v in messy.grids["summary"].items()} == {
+        k: v.value for k, v in plain.grids["summary"].items()
     }
     assert findings(messy) == []
 
@@ -1015,8 +1015,8 @@ def test_the_cover_unit_governs_amounts_even_when_the_cover_is_the_last_sheet(tm
 
     assert submission.unit == "元"
     assert findings(submission) == []
-    assert {k: submission.to_wan(v.value) for k, v in submission.summary.items()} == {
-        k: v.value for k, v in plain.summary.items()
+    assert {k: submission.to_wan(v.value) for k, v in submission.grids["summary"].items()} == {
+        k: v.value for k, v in plain.grids["summary"].items()
     }
 
 

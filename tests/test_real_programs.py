@@ -31,7 +31,7 @@ from checks.records import ReadSubmission
 from config.settings import Settings
 from flows.intake import intake
 from models.database import engine_for
-from models.tables import FindingRecord, Project, SummaryLine, ThreePublicLine
+from models.tables import FindingRecord, SheetValue
 from models.tables import Submission as StoredSubmission
 from reports.annotation import ERROR_RGB, RESULT_SHEET, WARNING_RGB, cells_of
 from reports.outputs import output_stem, write_submission_outputs
@@ -74,11 +74,11 @@ def typed_figures(submission: ReadSubmission) -> dict[str, Any]:
         "sheets": submission.sheets,
         "column_letters": submission.column_letters,
         "cover": located(submission.cover),
-        "summary": located(submission.summary),
-        "three_public": located(submission.three_public),
-        "projects": [(item.row, item.is_total, located(item.values)) for item in submission.projects],
-        "indicators": [(item.row, item.is_total, located(item.values)) for item in submission.indicators],
-        "result": located(submission.result),
+        "summary": located(submission.grids["summary"]),
+        "three_public": located(submission.grids["three_public"]),
+        "projects": [(item.row, item.is_total, located(item.values)) for item in submission.lists["projects"]],
+        "indicators": [(item.row, item.is_total, located(item.values)) for item in submission.lists["indicators"]],
+        "result": located(submission.fields["result"]),
     }
 
 
@@ -340,14 +340,14 @@ def test_the_totals_of_the_xlsxwriter_workbook_are_read_at_their_computed_values
     }
     # The seed report states 本年收入合计 年初预算数 1245.61, not the sum of its parts; the formula computes the sum.
     expected_summary[("inc_total", "budget_initial")] = Decimal("1160.21")
-    assert {key: item.value for key, item in read.summary.items()} == expected_summary
+    assert {key: item.value for key, item in read.grids["summary"].items()} == expected_summary
     expected_three = {
         (row, column): amount
         for row, amounts in figures.three_public.items()
         for column, amount in zip(("budget", "actual"), amounts, strict=True)
     }
-    assert {key: item.value for key, item in read.three_public.items()} == expected_three
-    [total] = [item for item in read.projects if item.is_total]
+    assert {key: item.value for key, item in read.grids["three_public"].items()} == expected_three
+    [total] = [item for item in read.lists["projects"] if item.is_total]
     for column in summary_columns:
         assert total.value(column) == sum((getattr(p, column) for p in figures.projects), Decimal(0)), column
         assert total.value(column) != 0
@@ -375,7 +375,7 @@ def test_a_formula_budgetflow_cannot_evaluate_keeps_its_cached_value_with_no_sta
 
     read = read_submission(path)
 
-    assert read.summary[("inc_general", "budget_initial")].value == Decimal("1160.21")
+    assert read.grids["summary"][("inc_general", "budget_initial")].value == Decimal("1160.21")
     assert outcome(path) == outcome(seed)  # the seed's own two findings, nothing about B2
     assert rules_of(outcome(path)[1]) == SEED_FINDINGS
 
@@ -388,7 +388,7 @@ def test_a_total_over_a_formula_budgetflow_cannot_evaluate_is_computed_from_its_
     report = check_one(path)
     read = read_submission(path)
 
-    assert read.summary[("inc_total", "budget_initial")].value == Decimal("1160.21")  # 1160.21 + 0 + 0 + 0
+    assert read.grids["summary"][("inc_total", "budget_initial")].value == Decimal("1160.21")  # 1160.21 + 0 + 0 + 0
     assert report.status == Status.WARNINGS, findings_of(report)
     [stale] = report.findings  # the computed total is the sum of its parts: sum/income and the balance hold
     assert (stale.rule, stale.sheet, stale.cells) == ("format/stale-formula", hostile.SUMMARY, ("B10",))
@@ -426,9 +426,13 @@ def test_a_pandas_workbook_is_read_to_the_seed_figures_with_the_rates_as_stated_
     seed.write_bytes(hostile.seed_bytes())
     expected, read = read_submission(seed), read_submission(hostile.pandas_workbook(tmp_path))
 
-    assert {k: v.value for k, v in read.summary.items()} == {k: v.value for k, v in expected.summary.items()}
-    assert [item.value("actual") for item in read.projects] == [item.value("actual") for item in expected.projects]
-    rates = [item.values["rate"] for item in read.projects]
+    assert {k: v.value for k, v in read.grids["summary"].items()} == {
+        k: v.value for k, v in expected.grids["summary"].items()
+    }
+    assert [item.value("actual") for item in read.lists["projects"]] == [
+        item.value("actual") for item in expected.lists["projects"]
+    ]
+    rates = [item.values["rate"] for item in read.lists["projects"]]
     assert all(rate.ambiguous for rate in rates)
     assert rates[1].value == Decimal("0.97")
 
@@ -555,11 +559,7 @@ def stored_rows(session: Session, submission_id: int) -> dict[str, Any]:
         return sorted(tuple(getattr(row, name) for name in columns) for row in found)
 
     return {
-        "summary": rows(SummaryLine, "line", "column", "amount", "sheet", "cell"),
-        "three_public": rows(ThreePublicLine, "line", "column", "amount", "sheet", "cell"),
-        "projects": rows(
-            Project, "row", "is_total", "name", "budget_initial", "budget_full", "actual", "rate", "rate_decimals"
-        ),
+        "values": rows(SheetValue, "sheet", "row", "column", "number", "text", "decimals", "title", "cell"),
         "findings": [
             (f.rule, f.severity, f.sheet, f.cells, f.message, f.expected, f.actual)
             for f in session.execute(

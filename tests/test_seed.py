@@ -47,7 +47,7 @@ def test_the_messy_seed_workbook_gives_the_same_findings_at_the_moved_cells(tmp_
 
     assert _seed_findings(path) == EXPECTED
     submission = read_submission(path)
-    total_cell = submission.summary[("inc_total", "budget_initial")].cell
+    total_cell = submission.grids["summary"][("inc_total", "budget_initial")].cell
     assert report.findings[0].cells[0] == total_cell != "B10"
     sheet = openpyxl.load_workbook(path)[report.findings[0].sheet or ""]
     assert total_cell is not None
@@ -92,16 +92,18 @@ def test_every_seed_figure_is_read_as_the_exact_decimal_of_the_report(tmp_path: 
         submission = read_submission(write_workbook(figures, tmp_path / f"{name}.xlsx", layout))
         for key, amounts in figures.summary.items():
             for column, amount in zip(("budget_initial", "budget_full", "actual"), amounts, strict=True):
-                located = submission.summary[(key, column)]
+                located = submission.grids["summary"][(key, column)]
                 assert submission.to_wan(located.value) == amount, (name, key, column)
         for key, (budget, actual) in figures.three_public.items():
-            assert submission.to_wan(submission.three_public[(key, "budget")].value) == budget
-            assert submission.to_wan(submission.three_public[(key, "actual")].value) == actual
-        assert [p.value("name") for p in submission.projects if not p.is_total] == [p.name for p in figures.projects]
-        items = [p for p in submission.projects if not p.is_total]
+            assert submission.to_wan(submission.grids["three_public"][(key, "budget")].value) == budget
+            assert submission.to_wan(submission.grids["three_public"][(key, "actual")].value) == actual
+        assert [p.value("name") for p in submission.lists["projects"] if not p.is_total] == [
+            p.name for p in figures.projects
+        ]
+        items = [p for p in submission.lists["projects"] if not p.is_total]
         assert sum(submission.to_wan(p.value("budget_initial")) or Decimal(0) for p in items) == Decimal("533.67")
         assert sum(submission.to_wan(p.value("budget_full")) or Decimal(0) for p in items) == Decimal("460.27")
-        rates = {i.value("name"): i.values["result"] for i in submission.indicators}
+        rates = {i.value("name"): i.values["result"] for i in submission.lists["indicators"]}
         assert rates["企业问题解决率"].value == Decimal("97.5")
         assert clean_text(submission.cover["bureau_name"].value) == "沅江市科学技术和工业信息化局"
 

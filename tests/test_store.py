@@ -48,18 +48,7 @@ from models.database import NEWEST_REVISION, alembic_config, engine_for, upgrade
 from models.queries import find_submission, list_submissions, report_of
 from models.rows import typed_rows
 from models.store import LoadOutcome, finish_run, load, start_run
-from models.tables import (
-    Bureau,
-    FindingRecord,
-    Indicator,
-    IntakeRun,
-    Project,
-    Receipt,
-    SelfEvaluation,
-    Submission,
-    SummaryLine,
-    ThreePublicLine,
-)
+from models.tables import Bureau, FindingRecord, IntakeRun, Receipt, SheetValue, Submission
 from tests.support import check_one
 from workbooks.reader import read_submission
 from workbooks.samples import (
@@ -81,7 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED_CODE = "430981-013"
 CLEAN_CODE = "430981-021"
 YUAN = Layout(unit="元", amount_style="text")
-TYPED_TABLES = (SummaryLine, ThreePublicLine, Project, Indicator, SelfEvaluation, FindingRecord)
+TYPED_TABLES = (SheetValue, FindingRecord)
 
 
 # --- an intake against one database -----------------------------------------------------------
@@ -135,6 +124,10 @@ class Intake:
         with Session(self.engine) as session:
             statement = select(table).where(table.submission_id == submission_id).order_by(col(table.id))
             return list(session.exec(statement))
+
+    def values_of(self, submission_id: int | None, sheet: str) -> dict[tuple[str, str], SheetValue]:
+        """One sheet's values in the long table, by (row key, column key)."""
+        return {(v.row, v.column): v for v in self.rows_of(SheetValue, submission_id) if v.sheet == sheet}
 
 
 def settings_for(data_dir: Path, url: str) -> Settings:
@@ -220,8 +213,17 @@ def test_migrations_create_every_table_on_an_empty_database_and_a_second_upgrade
 # --- exact figures, cells and findings ------------------------------------------------------------
 
 
-def _grid(intake: Intake, table: Any, submission_id: int | None) -> dict[tuple[str, str], Decimal]:
-    return {(r.line, r.column): r.amount for r in intake.rows_of(table, submission_id) if r.amount is not None}
+def _grid(intake: Intake, sheet: str, submission_id: int | None) -> dict[tuple[str, str], Decimal]:
+    values = intake.values_of(submission_id, sheet).items()
+    return {key: value.number for key, value in values if value.number is not None}
+
+
+def _items(intake: Intake, sheet: str, submission_id: int | None) -> dict[str, dict[str, SheetValue]]:
+    """A list sheet's rows in the long table: row key (its sheet row, or `total`) → column → value."""
+    rows: dict[str, dict[str, SheetValue]] = {}
+    for (row, column), value in intake.values_of(submission_id, sheet).items():
+        rows.setdefault(row, {})[column] = value
+    return rows
 
 
 def _expected_grid(figures: dict[str, tuple[Decimal | None, ...]], sheet_key: str) -> dict[tuple[str, str], Decimal]:
@@ -244,39 +246,42 @@ def test_every_seed_figure_is_stored_as_the_exact_decimal_of_the_report(intake: 
     assert submission.id == outcome.submission_id
     assert (submission.bureau_code, submission.fiscal_year, submission.unit) == (SEED_CODE, 2023, layout.unit)
     figures = seed_figures()
-    summary = _grid(intake, SummaryLine, submission.id)
+    summary = _grid(intake, "summary", submission.id)
     assert summary == _expected_grid(figures.summary, "summary")
     # The report's own figures, as exact decimal text (no float noise, no padding to the column's scale).
     assert str(summary[("inc_total", "budget_initial")]) == "1245.61"
     assert str(summary[("inc_general", "budget_initial")]) == "1160.21"
     assert summary[("exp_project", "actual")] == D("10757.67")
-    three_public = _grid(intake, ThreePublicLine, submission.id)
+    three_public = _grid(intake, "three_public", submission.id)
     assert three_public == _expected_grid(figures.three_public, "three_public")
     assert str(three_public[("reception", "actual")]) == "11.84"
 
-    projects = intake.rows_of(Project, submission.id)
-    items = [p for p in projects if not p.is_total]
-    [total] = [p for p in projects if p.is_total]
-    assert [(p.name, p.budget_initial, p.budget_full, p.actual) for p in items] == [
+    projects = _items(intake, "projects", submission.id)
+    total = projects.pop("total")
+    items = list(projects.values())
+    assert [(p["name"].text, *(p[k].number for k in ("budget_initial", "budget_full", "actual"))) for p in items] == [
         (p.name, p.budget_initial, p.budget_full, p.actual) for p in figures.projects
     ]
-    assert sum((p.budget_initial for p in items), D(0)) == total.budget_initial == D("533.67")
-    assert str(total.budget_initial) == "533.67"
-    assert (items[3].rate, items[3].rate_decimals) == (D("98.38"), 2)
+    assert sum((p["budget_initial"].number or D(0) for p in items), D(0)) == total["budget_initial"].number
+    assert str(total["budget_initial"].number) == "533.67"
+    assert (items[3]["rate"].number, items[3]["rate"].decimals) == (D("98.38"), 2)
 
-    with Session(intake.engine) as session:
-        indicator = session.exec(
-            select(Indicator).where(Indicator.submission_id == submission.id, Indicator.name == "企业问题解决率")
-        ).one()
-        evaluation = session.exec(select(SelfEvaluation).where(SelfEvaluation.submission_id == submission.id)).one()
-    assert (indicator.target, indicator.result, indicator.numerator, indicator.denominator) == (
+    [indicator] = [
+        i for i in _items(intake, "indicators", submission.id).values() if i["name"].text == "企业问题解决率"
+    ]
+    assert [indicator[k].number for k in ("target", "result", "numerator", "denominator")] == [
         D(95),
         D("97.5"),
         D(79),
         D(81),
-    )
-    assert str(indicator.result) == "97.5" and str(indicator.numerator) == "79"
-    assert (evaluation.execution_score, evaluation.total, evaluation.grade) == (D(10), D(99), "优")
+    ]
+    assert (str(indicator["result"].number), indicator["result"].decimals) == ("97.5", 1)
+    evaluation = intake.values_of(submission.id, "result")
+    assert (evaluation[("execution_score", "")].number, evaluation[("total", "")].number) == (D(10), D(99))
+    assert evaluation[("grade", "")].text == "优"
+    cover = intake.values_of(submission.id, "cover")
+    assert cover[("bureau_code", "")].text == SEED_CODE
+    assert cover[("fiscal_year", "")].number == 2023
 
 
 def test_a_read_batch_comes_back_as_covers_and_typed_rows_the_same_as_the_full_reading_makes(intake: Intake) -> None:
@@ -289,10 +294,10 @@ def test_a_read_batch_comes_back_as_covers_and_typed_rows_the_same_as_the_full_r
 
     for item in items:
         full = read_submission(Path(item.receipt.archive_path))
-        assert (item.read.summary, item.read.projects, item.read.indicators, item.read.result) == ({}, [], [], {})
+        assert (item.read.grids, item.read.lists, item.read.fields) == ({}, {}, {})
         assert (item.read.cover, item.read.sheets, item.read.unit) == (full.cover, full.sheets, full.unit)
-        assert item.rows[SummaryLine] and item.rows[FindingRecord]
-        assert item.rows == typed_rows(full, item.report.findings)
+        assert item.rows[SheetValue] and item.rows[FindingRecord]
+        assert item.rows == typed_rows(full, item.report.findings, default_template())
 
 
 def test_amounts_in_yuan_with_fen_land_in_wan_yuan_exactly(intake: Intake) -> None:
@@ -303,9 +308,9 @@ def test_amounts_in_yuan_with_fen_land_in_wan_yuan_exactly(intake: Intake) -> No
 
     [outcome] = intake.run()
 
-    stored = intake.rows_of(Project, outcome.submission_id)
-    assert str(stored[1].actual) == "48.501234"
-    assert str(stored[-1].actual) == str(sum((p.actual for p in projects), D(0)))
+    stored = list(_items(intake, "projects", outcome.submission_id).values())
+    assert str(stored[1]["actual"].number) == "48.501234"
+    assert str(stored[-1]["actual"].number) == str(sum((p.actual for p in projects), D(0)))
 
 
 def _cell_value(book: Any, sheet: str, cell: str, unit: str, *, amount: bool = True) -> Decimal | None:
@@ -329,25 +334,27 @@ def test_each_typed_row_keeps_the_sheet_and_cell_that_hold_its_value(intake: Int
 
     sid = outcome.submission_id
     checked = 0
-    for table in (SummaryLine, ThreePublicLine):
-        for line in intake.rows_of(table, sid):
-            assert line.sheet in ("收支总表", "三公经费") and line.cell
-            assert _cell_value(book, line.sheet, line.cell, layout.unit) == line.amount, (line.line, line.column)
+    for sheet in ("summary", "three_public"):
+        for line in intake.values_of(sid, sheet).values():
+            assert line.title in ("收支总表", "三公经费") and line.cell
+            assert _cell_value(book, line.title, line.cell, layout.unit) == line.number, (line.row, line.column)
             checked += 1
-    for project in intake.rows_of(Project, sid):
-        assert project.sheet == "项目支出"
+    for row_key, project in _items(intake, "projects", sid).items():
         for key in ("budget_initial", "budget_full", "actual"):
-            assert _cell_value(book, project.sheet, project.cells[key], layout.unit) == getattr(project, key)
+            value = project[key]
+            assert value.title == "项目支出" and value.cell
+            assert _cell_value(book, value.title, value.cell, layout.unit) == value.number
             checked += 1
-        if not project.is_total:
-            assert book[project.sheet][project.cells["name"]].value == project.name
-    for indicator in intake.rows_of(Indicator, sid):
-        assert indicator.sheet == "绩效指标"
+        if row_key != "total":
+            assert book["项目支出"][str(project["name"].cell)].value == project["name"].text
+    for indicator in _items(intake, "indicators", sid).values():
         for key in ("result", "weight", "score"):
-            assert _cell_value(book, indicator.sheet, indicator.cells[key], "", amount=False) == getattr(indicator, key)
+            value = indicator[key]
+            assert value.title == "绩效指标" and value.cell
+            assert _cell_value(book, value.title, value.cell, "", amount=False) == value.number
             checked += 1
-    [evaluation] = intake.rows_of(SelfEvaluation, sid)
-    assert book[evaluation.sheet][evaluation.cells["grade"]].value == evaluation.grade == "优"
+    grade = intake.values_of(sid, "result")[("grade", "")]
+    assert book[grade.title][str(grade.cell)].value == grade.text == "优"
     assert checked > 80
 
 
@@ -403,7 +410,7 @@ def test_figures_out_of_any_amounts_range_are_findings_tiny_ones_are_stored_exac
     assert [(o.outcome, o.bureau_code) for o in outcomes] == [("loaded", SEED_CODE), ("loaded", CLEAN_CODE)]
     wild = intake.submission_of(sha256)
     assert wild is not None
-    amounts = {line.cell: line.amount for line in intake.rows_of(SummaryLine, wild.id)}
+    amounts = {line.cell: line.number for line in intake.values_of(wild.id, "summary").values()}
     assert amounts.get("B3") is None and amounts["C4"] == D("0.000000000001")
     assert (wild.fiscal_year, wild.version, wild.status) == (None, None, "failed")
     findings = [(r.rule, r.cells[0] if r.cells else None) for r in intake.rows_of(FindingRecord, wild.id)]
@@ -447,7 +454,9 @@ def test_the_same_bytes_twice_in_one_inbox_load_once(intake: Intake) -> None:
 
     assert [o.outcome for o in outcomes] == ["loaded", "duplicate"]
     assert len(intake.submissions()) == 1
-    assert intake.count(SummaryLine) == len(seed_figures().summary) * 3  # every cell of the grid, once
+    filled = sum(amount is not None for amounts in seed_figures().summary.values() for amount in amounts)
+    assert len(intake.values_of(intake.submissions()[0].id, "summary")) == filled  # every filled cell, once
+    assert len(intake.submissions()) == 1
 
 
 def test_a_resent_copy_that_kept_its_name_and_modification_time_is_recorded_as_a_duplicate(intake: Intake) -> None:
@@ -489,8 +498,8 @@ def test_a_new_file_for_the_same_bureau_and_year_becomes_the_next_version_and_su
     ]
     assert (first.status, second.status) == ("failed", "passed")
     # History is kept: every version keeps its own rows and findings.
-    assert _grid(intake, SummaryLine, first.id)[("inc_total", "budget_initial")] == D("1245.61")
-    assert _grid(intake, SummaryLine, second.id)[("inc_total", "budget_initial")] == D("1160.21")
+    assert _grid(intake, "summary", first.id)[("inc_total", "budget_initial")] == D("1245.61")
+    assert _grid(intake, "summary", second.id)[("inc_total", "budget_initial")] == D("1160.21")
     assert [r.rule for r in intake.rows_of(FindingRecord, first.id)] == ["sum/income", "balance/income-expense"]
     assert [s.id for s in list_submissions(intake.engine, bureau=SEED_CODE)] == [third.id]
     assert [s.id for s in list_submissions(intake.engine, bureau=SEED_CODE, all_versions=True)] == [
@@ -543,7 +552,7 @@ def test_a_batch_stores_exactly_what_loading_its_submissions_one_at_a_time_store
             pipeline.load_all(engine, run_id, items, settings)
         rows: list[tuple[Any, ...]] = []
         with Session(engine) as session:
-            for table in (Submission, Bureau, SummaryLine, ThreePublicLine, Project, Indicator, SelfEvaluation):
+            for table in (Submission, Bureau, SheetValue):
                 for row in session.exec(select(table)):
                     values = row.model_dump(
                         exclude={"id", "received_at", "processed_at", "first_seen", "last_seen", "archive_path"}
@@ -592,13 +601,13 @@ def test_unreadable_and_failed_submissions_are_recorded_with_their_findings(inta
     assert [(r.rule, r.severity) for r in intake.rows_of(FindingRecord, unreadable.id)] == [
         ("format/unreadable", "error")
     ]
-    assert intake.rows_of(SummaryLine, unreadable.id) == []
+    assert intake.rows_of(SheetValue, unreadable.id) == []
     failed = next(s for s in intake.submissions() if s.bureau_code == "430981-047")
     records = intake.rows_of(FindingRecord, failed.id)
     assert (failed.status, failed.is_current, failed.version) == ("failed", True, 1)  # loaded, but flagged
     assert len(records) == failed.error_count + failed.warning_count == 11
     assert sum(r.severity == "error" for r in records) == failed.error_count == 9
-    assert intake.rows_of(SummaryLine, failed.id) != []
+    assert intake.values_of(failed.id, "summary") != {}
     assert all(r.state == "loaded" for r in intake.receipts())
     with Session(intake.engine) as session:
         [run] = session.exec(select(IntakeRun)).all()
@@ -659,7 +668,7 @@ def test_a_submission_whose_load_fails_midway_leaves_neither_rows_nor_findings_a
     [clean] = intake.submissions()
     assert clean.bureau_code == CLEAN_CODE  # committed in its own transaction
     assert intake.submission_of(seed_sha) is None
-    for table in (SummaryLine, ThreePublicLine, Project, Indicator, SelfEvaluation, FindingRecord):
+    for table in (SheetValue, FindingRecord):
         with Session(intake.engine) as session:
             others = session.exec(select(func.count()).select_from(table).where(table.submission_id != clean.id))
             assert others.one() == 0, table.__name__
@@ -697,7 +706,7 @@ from config.settings import Settings
 from intake import pipeline
 from models.database import engine_for
 from models.store import start_run
-from models.tables import Submission, SummaryLine
+from models.tables import SheetValue, Submission
 
 data_dir, url, marker = sys.argv[1:4]
 settings = Settings(data_dir=Path(data_dir), database_url=SecretStr(url), read_workers=1)
@@ -706,10 +715,10 @@ insert_many = bulk.insert_many
 
 def insert_then_die(session, table, rows):
     insert_many(session, table, rows)
-    if table is SummaryLine:
+    if table is SheetValue:
         session.flush()
         loaded = session.execute(select(func.count()).select_from(Submission)).scalar_one()
-        lines = session.execute(select(func.count()).select_from(SummaryLine)).scalar_one()
+        lines = session.execute(select(func.count()).select_from(SheetValue)).scalar_one()
         Path(marker).write_text(f"{loaded} {lines}")
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -745,7 +754,7 @@ def test_a_process_killed_mid_load_leaves_no_trace_of_its_batch_and_a_rerun_load
     assert (loaded_before_kill, lines_before_kill > 0) == (2, True)  # both rows and their lines were in, uncommitted
     assert intake.submissions() == []
     with Session(intake.engine) as session:
-        for table in (SummaryLine, FindingRecord, Bureau):
+        for table in (SheetValue, FindingRecord, Bureau):
             assert session.exec(select(func.count()).select_from(table)).one() == 0, table.__name__
     assert {r.sha256: r.state for r in intake.receipts()} == dict.fromkeys(shas, "received")
     assert archive_path_for(intake.settings.archive_dir, seed_sha).read_bytes() == seed_bytes()
@@ -758,7 +767,7 @@ def test_a_process_killed_mid_load_leaves_no_trace_of_its_batch_and_a_rerun_load
     )
     assert len(intake.submissions()) == 2
     with Session(intake.engine) as session:
-        assert session.exec(select(func.count()).select_from(SummaryLine)).one() == lines_before_kill
+        assert session.exec(select(func.count()).select_from(SheetValue)).one() == lines_before_kill
     assert [r.state for r in intake.receipts()] == ["loaded", "loaded"]
     with Session(intake.engine) as session:
         finished = [r.finished_at is not None for r in session.exec(select(IntakeRun).order_by(col(IntakeRun.id)))]
@@ -1034,7 +1043,7 @@ def test_two_concurrent_runs_over_one_inbox_load_every_file_exactly_once(
     # Typed rows and findings went in once per submission.
     with Session(intake.engine) as session:
         for key in (
-            (col(SummaryLine.submission_id), col(SummaryLine.line), col(SummaryLine.column)),
+            (col(SheetValue.submission_id), col(SheetValue.sheet), col(SheetValue.row), col(SheetValue.column)),
             (col(FindingRecord.submission_id), col(FindingRecord.position)),
         ):
             repeated = session.execute(sa_select(*key).group_by(*key).having(func.count() > 1)).all()
@@ -1043,7 +1052,7 @@ def test_two_concurrent_runs_over_one_inbox_load_every_file_exactly_once(
     assert sum(r.loaded for r in runs) == len(hashes) and sum(r.duplicates for r in runs) == 2
     assert all(r.finished_at is not None for r in runs)
     readable = [s for s in submissions if s.status != "unreadable"]
-    assert all(intake.rows_of(SummaryLine, s.id) for s in readable)
+    assert all(intake.values_of(s.id, "summary") for s in readable)
     # Versions are consecutive, each supersedes the one before, and one is current per bureau and year.
     versions: dict[tuple[str | None, int | None], list[Submission]] = defaultdict(list)
     for s in readable:

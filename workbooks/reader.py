@@ -274,9 +274,10 @@ class _WorkbookReader:
 
     def read(self) -> None:
         found = self.find_sheets()
-        cover = found.get("cover")
+        identity = self.template.cover_sheet
+        cover = found.get(identity)
         if cover is not None:  # the unit on the cover governs every amount, so it is read first
-            self.read_keyvalue("cover", cover)
+            self.read_keyvalue(identity, cover)
         for key, spec in self.template.sheets.items():
             sheet = found.get(key)
             if sheet is None:
@@ -284,7 +285,7 @@ class _WorkbookReader:
                     self.report("required/sheet", None, label=spec.title)
                 continue
             self.submission.sheets[key] = sheet.title
-            if key == "cover":
+            if key == identity:
                 continue
             if spec.kind == "keyvalue":
                 self.read_keyvalue(key, sheet)
@@ -315,13 +316,13 @@ class _WorkbookReader:
                 found[key] = match
         return found
 
-    # --- key/value sheets (封面, 自评结果) -------------------------------------------------------
+    # --- key/value sheets (in v1: 封面, 自评结果) ---------------------------------------------------
 
     def read_keyvalue(self, key: str, sheet: SheetGrid) -> None:
         """Labels in columns A–D (several on a row allowed), each with the next non-empty cell to its right."""
         spec = self.template.sheets[key]
         labels = {name: field_key for field_key, f in spec.fields.items() for name in f.spellings()}
-        target = self.submission.cover if key == "cover" else self.submission.result
+        target = self.submission.fields.setdefault(key, {})
         for row in sheet.rows():
             col = 1
             while col <= min(spec.label_columns, sheet.max_col):
@@ -334,7 +335,8 @@ class _WorkbookReader:
                 located, value_col = self.keyvalue_value(sheet, row, col, spec.fields[field_key], labels)
                 target[field_key] = located
                 col = (value_col or col) + 1
-        if key == "cover":
+        if key == self.template.cover_sheet:
+            self.submission.cover = target
             unit = target.get("unit")
             if unit is not None and isinstance(unit.value, str):
                 self.submission.unit = unit.value
@@ -414,7 +416,7 @@ class _WorkbookReader:
                 return row, {"__label__": label_col, **columns}
         return None
 
-    # --- grid sheets (收支总表, 三公经费) --------------------------------------------------------
+    # --- grid sheets (in v1: 收支总表, 三公经费) --------------------------------------------------
 
     def locate_columns(self, key: str, spec: SheetSpec, sheet: SheetGrid) -> tuple[int, int, dict[str, int]] | None:
         """(header row, label column, column of each declared column), or None after reporting it missing."""
@@ -433,7 +435,7 @@ class _WorkbookReader:
             return
         header_row, label_col, columns = located
         labels = {name: row_key for row_key, r in spec.rows.items() for name in r.spellings()}
-        target = self.submission.summary if key == "summary" else self.submission.three_public
+        target = self.submission.grids.setdefault(key, {})
         seen: dict[str, int] = {}
         unknown: list[tuple[int, str]] = []
         for row in range(header_row + 1, sheet.max_row + 1):
@@ -473,7 +475,7 @@ class _WorkbookReader:
             self.report_problem(problem, sheet.title, a1(row, col), label=label)
             return None
 
-    # --- list sheets (项目支出, 绩效指标) ---------------------------------------------------------
+    # --- list sheets (in v1: 项目支出, 绩效指标) --------------------------------------------------
 
     @staticmethod
     def holds_content(sheet: SheetGrid, row: int, col: int) -> bool:
@@ -539,11 +541,8 @@ class _WorkbookReader:
             rows.append(ListRow(row=row, values=values, is_total=is_total))
             if is_total:
                 break
-        if key == "indicators":
-            self.canonical_levels(spec, rows)
-            self.submission.indicators = rows
-        else:
-            self.submission.projects = rows
+        self.canonical_values(spec, rows)
+        self.submission.lists[key] = rows
 
     def list_value(self, sheet: SheetGrid, row: int, col: int, spec: FieldSpec) -> Located:
         cell = a1(*sheet.anchor(row, col))
@@ -578,14 +577,17 @@ class _WorkbookReader:
             return Located(number, cell, decimals, text or None)
         return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell)
 
-    def canonical_levels(self, spec: SheetSpec, rows: list[ListRow]) -> None:
-        canonical = {normalise_label(alias): name for name, aliases in spec.level1_aliases.items() for alias in aliases}
-        for item in rows:
-            located = item.values.get("level1")
-            if located is not None and isinstance(located.value, str):
-                name = canonical.get(normalise_label(located.value))
-                if name is not None:
-                    item.values["level1"] = Located(name, located.cell, text=located.value)
+    @staticmethod
+    def canonical_values(spec: SheetSpec, rows: list[ListRow]) -> None:
+        """Values the template says mean one thing (服务对象满意度指标 for 满意度指标) replaced by its name."""
+        for column, names in spec.value_aliases.items():
+            canonical = {normalise_label(alias): name for name, aliases in names.items() for alias in aliases}
+            for item in rows:
+                located = item.values.get(column)
+                if located is not None and isinstance(located.value, str):
+                    name = canonical.get(normalise_label(located.value))
+                    if name is not None:
+                        item.values[column] = Located(name, located.cell, text=located.value)
 
 
 def read_submissions(
