@@ -74,10 +74,10 @@ def read_settings(**overrides: Any) -> Settings:
 
 def _template_usable(settings: Settings) -> None:
     """Refuse, before any work, a template file that names what it does not have: each problem with its line."""
-    from checks.template import TemplateError, load_template
+    from checks.template import TemplateError, templates_for
 
     try:
-        load_template(settings.template)
+        templates_for(settings.template)
     except TemplateError as exc:
         typer.echo(f"模板无法使用：\n{exc}", err=True)
         raise typer.Exit(2) from exc
@@ -120,11 +120,11 @@ def progress_bar(console: Console, *, disable: bool = False) -> Progress:
 def validate_files(files: list[Path], settings: Settings, console: Console) -> list[FileReport]:
     """Read and check files in batches, each file within the reader's limits of time and memory, in worker
     processes (a file that crashes one is its own finding); a progress bar on the terminal for long runs."""
-    from checks.template import load_template
+    from checks.template import templates_for
     from intake.checking import CheckJob, check_files
     from intake.isolation import IsolatedPool
 
-    template, limits = load_template(settings.template), settings.limits
+    templates, limits = templates_for(settings.template), settings.limits
     reports: list[FileReport] = []
     progress = progress_bar(console, disable=len(files) < 20 or not console.is_terminal)
     workers = min(settings.read_workers or os.cpu_count() or 1, -(-len(files) // 50))
@@ -134,7 +134,7 @@ def validate_files(files: list[Path], settings: Settings, console: Console) -> l
             task = progress.add_task("校验中", total=len(files))
             for batch in _batches(files, BATCH_SIZE):
                 jobs = [CheckJob(str(path), str(path)) for path in batch]
-                checked = check_files(jobs, template, limits, pool, parts=pool.workers, with_rows=False)
+                checked = check_files(jobs, templates, limits, pool, parts=pool.workers, with_rows=False)
                 reports += [result.report for result in checked]
                 for result in checked:
                     if result.problem is not None:
@@ -188,7 +188,11 @@ def validate(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print the spec §3 JSON instead of a table")] = False,
     template: Annotated[
-        str | None, typer.Option(metavar="NAME", help="template name or YAML path (default: spec-v1)")
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="template name or YAML path (default: auto, each workbook read with the bundled template it fits)",
+        ),
     ] = None,
 ) -> None:
     """Check workbooks; exit 0 when all pass (warnings allowed), 1 when any failed or is unreadable."""
@@ -210,16 +214,38 @@ def validate(
     raise typer.Exit(1 if bad else 0)
 
 
+SAMPLE_FORMATS = ("spec-v1", "national-2023")
+
+
 @app.command()
 def samples(
     directory: Annotated[
         Path | None, typer.Argument(metavar="DIR", help="where to write them (default: $BUDGETFLOW_DATA_DIR/inbox)")
     ] = None,
+    sample_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="spec-v1: the seed bureau and five others (one unreadable); national-2023: the seed department's "
+            "nine 部门决算公开表 as .xls and .xlsx, and copies with one planted error each",
+        ),
+    ] = "spec-v1",
 ) -> None:
-    """Write the sample workbooks: the seed bureau and five others (one of them unreadable)."""
-    from workbooks.samples import write_samples
+    """Write the sample workbooks of a format."""
+    if sample_format not in SAMPLE_FORMATS:
+        typer.echo(f"未知的格式 {sample_format}（可选：{'、'.join(SAMPLE_FORMATS)}）", err=True)
+        raise typer.Exit(2)
+    target = directory or _settings(announce=False).inbox_dir
+    if sample_format == "national-2023":
+        from workbooks.national_samples import write_national_samples
 
-    for path in write_samples(directory or _settings(announce=False).inbox_dir):
+        written = write_national_samples(target)
+    else:
+        from workbooks.samples import write_samples
+
+        written = write_samples(target)
+    for path in written:
         typer.echo(path)
 
 
@@ -552,11 +578,11 @@ def template(
     out: Annotated[Path, typer.Option(metavar="FILE", help="the .xlsx file to write")],
 ) -> None:
     """Write a blank spec-v1 workbook for bureaus to fill (labels protected, inputs validated, totals as formulas)."""
-    from checks.template import load_template
+    from checks.template import templates_for
     from workbooks.blank import write_blank_template
 
     try:
-        typer.echo(write_blank_template(year, out, load_template(read_settings().template)))
+        typer.echo(write_blank_template(year, out, templates_for(read_settings().template).default))
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc

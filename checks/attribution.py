@@ -54,3 +54,14 @@ def year_of_file(file_name: str) -> int | None:
     """The one year the file's name gives (2023), else None."""
     years = set(_YEAR.findall(PurePath(file_name).stem))
     return int(years.pop()) if len(years) == 1 else None
+
+
+def bureau_by_name(name: str, bureaus: Iterable[tuple[str, str]]) -> str | None:
+    """The code of the one registered bureau (code, name) that a workbook's own 部门：/单位名称 names: its whole name,
+    or the same name without the county's prefix on either side (水利局 for 沅江市水利局); None when none or several."""
+    wanted = "".join(name.split())
+    whole = [code for code, registered in bureaus if "".join(registered.split()) == wanted]
+    if len(whole) == 1:
+        return whole[0]
+    short = [code for code, registered in bureaus if short_name("".join(registered.split())) == short_name(wanted)]
+    return short[0] if len(short) == 1 and not whole else None

@@ -38,7 +38,21 @@ STATUS_TEXT: dict[str, str] = {
     Status.UNREADABLE: "无法读取",
 }
 
-RULE_FAMILIES = frozenset({"required", "format", "sum", "ceiling", "rate", "balance", "cross-sheet", "score", "grade"})
+RULE_FAMILIES = frozenset(
+    {
+        "required",
+        "format",
+        "sum",
+        "ceiling",
+        "rate",
+        "balance",
+        "cross-sheet",
+        "score",
+        "grade",
+        "hierarchy",
+        "cross-table",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,7 @@ class FileReport:
     unreadable: bool = False
     bureau_code: str | None = None
     fiscal_year: int | None = None
+    template: str | None = None  # the template it was read with (`validate` picks one by what the workbook holds)
 
     def __post_init__(self) -> None:
         if self.bureau_code is not None:  # as the file states it, shown on pages and in mails: a code is short
@@ -128,6 +143,7 @@ class FileReport:
             "status": str(self.status),
             "bureau_code": self.bureau_code,
             "fiscal_year": self.fiscal_year,
+            "template": self.template,
             "findings": [f.to_dict() for f in self.findings],
         }
 

@@ -15,6 +15,15 @@ from checks.findings import FileReport, Finding
 
 WAN = Decimal(10000)
 TOTAL_ROW = "total"  # the row key of a list sheet's 合计 row in the long table of values
+CODE, NAME = "code", "name"  # a code-row table's values beside its columns: the row's code and its name
+
+
+def parent_code(code: str, lengths: tuple[int, ...]) -> str | None:
+    """The code of a classification row's parent (`2060101` → `20601` → `206`); None for a 类 or a named row."""
+    if len(code) not in lengths or not code.isdigit():
+        return None
+    level = lengths.index(len(code))
+    return code[: lengths[level - 1]] if level > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +44,24 @@ class Located:
 
 @dataclass(slots=True)
 class ListRow:
-    """One item row of a list sheet (a project, an indicator); `is_total` marks the 合计 row."""
+    """One item row of a list sheet (a project, an indicator) or of a code-row table; `is_total` marks the 合计
+    row, and `key` is a code-row table's row key (its classification code, or the template's key of a named row
+    such as 合计)."""
 
     row: int
     values: dict[str, Located]
     is_total: bool = False
+    key: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ListRow, (self.row, self.values, self.is_total))  # see Located.__reduce__
+        return (ListRow, (self.row, self.values, self.is_total, self.key))  # see Located.__reduce__
+
+    @property
+    def row_key(self) -> str:
+        """Its key in the long table of values: a code-row table's key, else its sheet row, or `total`."""
+        if self.key is not None:
+            return self.key
+        return TOTAL_ROW if self.is_total else str(self.row)
 
     def value(self, key: str) -> Any:
         located = self.values.get(key)
@@ -89,9 +108,8 @@ class ReadSubmission:
             for (row, column), located in self.grids.get(sheet, {}).items():
                 yield sheet, row, column, located
             for item in self.lists.get(sheet, []):
-                row_key = TOTAL_ROW if item.is_total else str(item.row)
                 for column, located in item.values.items():
-                    yield sheet, row_key, column, located
+                    yield sheet, item.row_key, column, located
 
     @property
     def bureau_code(self) -> str | None:
@@ -116,4 +134,5 @@ class ReadSubmission:
             findings=findings,
             bureau_code=self.bureau_code,
             fiscal_year=self.fiscal_year,
+            template=self.template,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from checks.findings import Finding, Severity, format_number
+from checks.labels import normalise_label
 from checks.messages import render
 from checks.records import WAN
 from checks.tables import Batch, Table, grid_column
@@ -201,7 +203,7 @@ class Rule(ABC):
         return f"第 {table.value(index, 'row')} 行" if "row" in table.values.columns else ""
 
 
-def sum_tolerance(per_term: float, terms: pd.Series | int) -> Any:
+def sum_tolerance(per_term: float, terms: pd.Series | np.ndarray | int) -> Any:
     return per_term * (np.maximum(terms, 1) + 1) + EPSILON
 
 
@@ -289,6 +291,8 @@ class SumRule(Rule):
     def variants(self) -> list[str]:
         if self.over == "groups":
             return list(self.spec.require("group_totals"))
+        if self.over == "across":
+            return across_variants(self)
         return list(self.spec.require("columns"))
 
     def holds(self, batch: Batch, variant: str) -> pd.Series:
@@ -297,6 +301,11 @@ class SumRule(Rule):
             return self._rows_hold(table, variant)
         if self.over == "groups":
             return self._group_holds(table, variant)
+        if self.over == "across":
+            total_columns, part_columns = across_columns(
+                self, variant, [self.spec.require("total")], self.spec.require("parts")
+            )
+            return sides_hold(table.values, total_columns, part_columns, self.tolerances.sum_per_term)
         values = table.values
         total = values[grid_column(self.spec.require("total"), variant)]
         parts = values[[grid_column(p, variant) for p in self.spec.require("parts")]]
@@ -313,6 +322,9 @@ class SumRule(Rule):
             return self._explain_rows(table, variant, index)
         if self.over == "groups":
             return self._explain_group(table, variant, index)
+        if self.over == "across":
+            total, parts = across_columns(self, variant, [self.spec.require("total")], self.spec.require("parts"))
+            return [explain_sides(self, table, variant, index, total, parts)]
         total_column = grid_column(self.spec.require("total"), variant)
         part_columns = [grid_column(p, variant) for p in self.spec.require("parts")]
         stated = Money(float(table.value(index, total_column)))
@@ -517,7 +529,7 @@ class BalanceRule(Rule):
     kind = "balance"
 
     def variants(self) -> list[str]:
-        return list(self.spec.require("columns"))
+        return across_variants(self) if self.spec.param("across") else list(self.spec.require("columns"))
 
     def sides(self, variant: str) -> tuple[list[str], list[str]]:
         return (
@@ -527,6 +539,9 @@ class BalanceRule(Rule):
 
     def holds(self, batch: Batch, variant: str) -> pd.Series:
         values = self.table(batch).values
+        if self.spec.param("across"):
+            left, right = across_columns(self, variant, self.spec.require("left"), self.spec.require("right"))
+            return sides_hold(values, left, right, self.tolerances.sum_per_term)
         left, right = self.sides(variant)
         terms = values[left + right].notna().sum(axis=1)
         difference = (values[left].sum(axis=1) - values[right].sum(axis=1)).abs()
@@ -535,6 +550,9 @@ class BalanceRule(Rule):
 
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
+        if self.spec.param("across"):
+            left, right = across_columns(self, variant, self.spec.require("left"), self.spec.require("right"))
+            return [explain_sides(self, table, variant, index, left, right)]
         left, right = self.sides(variant)
         row = table.values.loc[index]
         left_sum, right_sum = float(row[left].astype(float).sum()), float(row[right].astype(float).sum())
@@ -607,6 +625,296 @@ class CrossSheetRule(Rule):
                 other_cell=other_table.cell(other_index, other_column),
             )
         ]
+
+
+# --- per row, across columns: a row's total column against its part columns (sum), or two sides (balance) -----
+
+
+def across_variants(rule: Rule) -> list[str]:
+    """A grid sheet's rows the rule checks (each a variant), or one variant for every row of a code-row table."""
+    if rule.sheet_spec.kind == "grid":
+        return list(rule.spec.param("rows") or rule.sheet_spec.rows)
+    return [""]
+
+
+def across_columns(rule: Rule, variant: str, left: list[str], right: list[str]) -> tuple[list[str], list[str]]:
+    """The typed table's columns of the two sides on one row: `{row}__{column}` on a grid sheet."""
+    if rule.sheet_spec.kind == "grid":
+        return [grid_column(variant, c) for c in left], [grid_column(variant, c) for c in right]
+    return list(left), list(right)
+
+
+def sides_hold(values: pd.DataFrame, left: list[str], right: list[str], per_term: float) -> pd.Series:
+    """Σ left = Σ right on each row, blanks counting as 0, where any of the cells is filled."""
+    terms = values[left + right].notna().sum(axis=1)
+    difference = (values[left].sum(axis=1) - values[right].sum(axis=1)).abs()
+    return (terms == 0) | (difference <= sum_tolerance(per_term, terms))
+
+
+def explain_sides(rule: Rule, table: Table, variant: str, index: Any, left: list[str], right: list[str]) -> Finding:
+    row = table.values.loc[index]
+    stated = sum((Money(float(row[c])) for c in left if pd.notna(row[c])), Decimal(0))
+    computed = sum((Money(float(row[c])) for c in right if pd.notna(row[c])), Decimal(0))
+    cells = [table.cell(index, left[0])] + [table.cell(index, c) for c in left[1:] + right if pd.notna(row[c])]
+    first = rule.spec.require("total") if rule.spec.kind == "sum" else rule.spec.require("left")[0]
+    return rule.mismatch(
+        table,
+        index,
+        variant,
+        cells,
+        stated,
+        computed,
+        label=row_name(rule, table, index, variant),
+        total_label=rule.column_label(first),
+    )
+
+
+def row_name(rule: Rule, table: Table, index: Any, variant: str = "") -> str:
+    """How a finding names a row: a grid row's label, a code row's code and name (2060101 行政运行)."""
+    if rule.sheet_spec.kind == "grid":
+        return rule.row_label(variant)
+    key = str(table.value(index, "key"))
+    if key in rule.sheet_spec.rows:
+        return rule.sheet_spec.rows[key].label
+    name = table.value(index, "name")
+    return f"{key} {name}" if isinstance(name, str) else key
+
+
+class HierarchyRule(Rule):
+    """On a code-row table, every row with children equals their sum, per column: 类 = Σ 款, 款 = Σ 项, and the 合计
+    row = Σ 类 (the reader gives each row its parent from its code; a child without one is its own finding)."""
+
+    kind = "hierarchy"
+
+    def variants(self) -> list[str]:
+        return list(self.spec.param("columns") or self.sheet_spec.columns)
+
+    def children(self, values: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Σ of the children of each row, and how many there are (NaN and 0 where it has none)."""
+        grouped = values[column].fillna(0).groupby([values["submission"], values["parent"]])
+        rows = pd.MultiIndex.from_arrays([values["submission"], values["key"]])
+        return grouped.sum().reindex(rows).to_numpy(), grouped.size().reindex(rows).fillna(0).to_numpy()
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        values = self.table(batch).values
+        expected, terms = self.children(values, variant)
+        difference = (values[variant].fillna(0).to_numpy() - expected).__abs__()
+        return pd.Series(
+            np.isnan(expected) | (difference <= sum_tolerance(self.tolerances.sum_per_term, terms)), index=values.index
+        )
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        values = table.values
+        key, submission = table.value(index, "key"), table.value(index, "submission")
+        children = values.index[(values["submission"] == submission) & (values["parent"] == key)]
+        stated = table.value(index, variant)
+        computed = exact_sum(values.loc[children, variant])
+        cells = [table.cell(index, variant), _range(table, children, variant)]
+        return [
+            self.mismatch(
+                table,
+                index,
+                variant,
+                cells,
+                Money(float(stated)) if pd.notna(stated) else Decimal(0),
+                computed,
+                label=row_name(self, table, index),
+                children=len(children),
+            )
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class CellRef:
+    """One cell of any sheet, as rules name it: `sheet.row.column` (a grid's or a code-row table's row key)."""
+
+    sheet: str
+    row: str
+    column: str
+
+    @classmethod
+    def parse(cls, text: str) -> CellRef:
+        sheet, _, rest = text.partition(".")
+        row, _, column = rest.rpartition(".")
+        return cls(sheet, row, column)
+
+    def frame_rows(self, batch: Batch, template: Template) -> tuple[Table, pd.Series]:
+        """The typed table holding this cell, and each submission's row of it (indexed by submission)."""
+        table = batch[self.sheet]
+        values = table.values
+        if template.sheets[self.sheet].kind == "codes":
+            rows = values.index[values["key"] == self.row]
+            return table, pd.Series(rows, index=values.loc[rows, "submission"].to_numpy())
+        return table, pd.Series(values.index, index=values["submission"].to_numpy())
+
+    def column_of(self, template: Template) -> str:
+        kind = template.sheets[self.sheet].kind
+        return grid_column(self.row, self.column) if kind == "grid" else self.column
+
+    def values(self, batch: Batch, template: Template) -> pd.Series:
+        """The cell's value in every submission that has its sheet (NaN where the cell is blank or the row absent)."""
+        table, rows = self.frame_rows(batch, template)
+        column = self.column_of(template)
+        # a submission with the sheet but not the row (a table published empty with its note) has it blank
+        having = [position for position, read in enumerate(batch.submissions) if self.sheet in read.sheets]
+        present = pd.Series(np.nan, index=having, dtype=float)
+        found = pd.Series(table.values.loc[rows.to_numpy(), column].to_numpy(dtype=float), index=rows.index)
+        return found.combine_first(present)
+
+
+class CrossTableRule(Rule):
+    """Cells of different tables agree (表间): Σ `left` = Σ `right` (or ≤, `relation: le`), each a `sheet.row.column`
+    cell; or each row of a code-row table at `level` equals the row of `other_table` with the same code or name."""
+
+    kind = "cross-table"
+
+    def sides(self) -> tuple[list[CellRef], list[CellRef]]:
+        return [CellRef.parse(c) for c in self.spec.require("left")], [
+            CellRef.parse(c) for c in self.spec.require("right")
+        ]
+
+    @property
+    def table_key(self) -> str:
+        return self.spec.table
+
+    def holds(self, batch: Batch, variant: str) -> pd.Series:
+        values = self.table(batch).values
+        if self.spec.param("match"):
+            stated, other = self.matched(batch)
+            applies = stated.notna() | other.notna()
+            return ~applies | self.agrees(stated.fillna(0), other.fillna(0), 2)
+        left, right = self.sides()
+        _, anchors = left[0].frame_rows(batch, self.template)
+        left_sum, right_sum, terms = self.sums(batch, left, right)
+        submissions = values["submission"]
+        at_anchor = pd.Series(values.index.isin(anchors.to_numpy()), index=values.index)
+        agrees = self.agrees(submissions.map(left_sum), submissions.map(right_sum), submissions.map(terms).fillna(0))
+        applies = at_anchor & submissions.map(terms).fillna(0).gt(0) & submissions.isin(right_sum.index)
+        return ~applies | agrees
+
+    def agrees(self, stated: pd.Series, other: pd.Series, terms: Any) -> pd.Series:
+        if self.spec.param("relation", "eq") == "le":
+            return stated.fillna(0) <= other.fillna(0) + self.tolerances.ceiling + EPSILON
+        return (stated.fillna(0) - other.fillna(0)).abs() <= sum_tolerance(self.tolerances.sum_per_term, terms)
+
+    def sums(self, batch: Batch, left: list[CellRef], right: list[CellRef]) -> tuple[pd.Series, pd.Series, pd.Series]:
+        """Σ of each side per submission that has every side's sheet, and how many cells are filled."""
+        left_values = pd.concat([c.values(batch, self.template) for c in left], axis=1)
+        right_values = pd.concat([c.values(batch, self.template) for c in right], axis=1)
+        both = left_values.index.intersection(right_values.index)
+        left_values, right_values = left_values.loc[both], right_values.loc[both]
+        terms = left_values.notna().sum(axis=1) + right_values.notna().sum(axis=1)
+        return left_values.sum(axis=1), right_values.sum(axis=1), terms
+
+    def other_row(self, key: str, name: Any) -> str | None:
+        """The row of `other_table` a code row meets: the same key (`match: code`) or a label naming it (`name`)."""
+        other = self.template.sheets[self.spec.require("other_table")]
+        if self.spec.require("match") == "code":
+            return key if key in other.rows else None
+        wanted = normalise_label(name) if isinstance(name, str) else ""
+        return next((row_key for row_key, row in other.rows.items() if wanted in row.spellings()), None)
+
+    def matched(self, batch: Batch) -> tuple[pd.Series, pd.Series]:
+        """Each row's value and the value of the other table's row it meets (NaN where it meets none, or where
+        the submission lacks the other table, in which case it is not compared)."""
+        table = self.table(batch)
+        values = table.values
+        column = self.spec.require("column")
+        level = int(self.spec.param("level", 1))
+        at_level = values["level"] == level
+        other_table = batch[self.spec.require("other_table")]
+        present = set(other_table.values["submission"])
+        other_column = self.spec.require("other_column")
+        other = pd.Series(np.nan, index=values.index)
+        compared = pd.Series(False, index=values.index)
+        by_submission_rows = pd.Series(other_table.values.index, index=other_table.values["submission"].to_numpy())
+        for index in values.index[at_level & values["submission"].isin(present)]:
+            compared[index] = True
+            row_key = self.other_row(str(table.value(index, "key")), table.value(index, "name"))
+            if row_key is not None:
+                other_index = by_submission_rows[table.value(index, "submission")]
+                other[index] = other_table.value(other_index, grid_column(row_key, other_column))
+        stated = values[column].where(compared)
+        return stated, other.where(compared)
+
+    def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
+        table = self.table(batch)
+        submission = table.value(index, "submission")
+        if self.spec.param("match"):
+            stated, other = self.matched(batch)
+            row_key = self.other_row(str(table.value(index, "key")), table.value(index, "name"))
+            other_table = batch[self.spec.require("other_table")]
+            other_rows = other_table.values.index[other_table.values["submission"] == submission]
+            other_cell = (
+                other_table.cell(other_rows[0], grid_column(row_key, self.spec.require("other_column")))
+                if row_key is not None and len(other_rows)
+                else None
+            )
+            column = self.spec.require("column")
+            return [
+                self.crossing(
+                    batch,
+                    table,
+                    index,
+                    [table.cell(index, column)],
+                    (stated[index], other[index]),
+                    (other_table.key, other_cell),
+                    label=row_name(self, table, index),
+                )
+            ]
+        left, right = self.sides()
+        left_sum, right_sum, _ = self.sums(batch, left, right)
+        cells = []
+        for ref in left:
+            if ref.sheet == self.spec.table:
+                ref_table, rows = ref.frame_rows(batch, self.template)
+                if submission in rows.index:
+                    cells.append(ref_table.cell(rows[submission], ref.column_of(self.template)))
+        other_table, rows = right[0].frame_rows(batch, self.template)
+        other_index = rows[submission] if submission in rows.index else None
+        other_cell = (
+            other_table.cell(other_index, right[0].column_of(self.template)) if other_index is not None else None
+        )
+        return [
+            self.crossing(
+                batch,
+                table,
+                index,
+                cells,
+                (left_sum[submission], right_sum[submission]),
+                (right[0].sheet, other_cell),
+            )
+        ]
+
+    def crossing(
+        self,
+        batch: Batch,
+        table: Table,
+        index: Any,
+        cells: list[str | None],
+        amounts: tuple[float, float],
+        other_place: tuple[str, str | None],
+        **fields: Any,
+    ) -> Finding:
+        """A finding of the two sides' amounts (stated, other), naming the other table's sheet and cell."""
+        stated, other = amounts
+        other_key, other_cell = other_place
+        read = batch.submissions[int(table.value(index, "submission"))]
+        other_sheet = read.sheets.get(other_key, other_key)  # its title in the file
+        stated_money = Money(0.0 if pd.isna(stated) else float(stated))
+        other_money = Money(0.0 if pd.isna(other) else float(other))
+        return self.finding(
+            table,
+            index,
+            "",
+            cells,
+            expected=other_money,
+            actual=stated_money,
+            difference=Money(abs(stated_money - other_money)),
+            other=f"{other_sheet}!{other_cell}" if other_cell else other_sheet,
+            **fields,
+        )
 
 
 class ScoreRule(Rule):

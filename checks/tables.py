@@ -16,8 +16,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from checks.records import Located, ReadSubmission
-from checks.template import NUMERIC_TYPES, FieldSpec, SheetSpec, Template
+from checks.records import NAME, TOTAL_ROW, ListRow, Located, ReadSubmission, parent_code
+from checks.template import NUMERIC_TYPES, CodeSpec, FieldSpec, SheetSpec, Template
 
 AMOUNT_COLUMNS = r"^.+__.+$"  # `{row}__{column}` of the grid sheets
 
@@ -47,7 +47,27 @@ class ListTable(pa.DataFrameModel):
     is_total: Series[bool]
 
 
-SHAPES: dict[str, type[pa.DataFrameModel]] = {"keyvalue": KeyValueTable, "grid": GridTable, "list": ListTable}
+class CodeTable(pa.DataFrameModel):
+    """A code-row table (收入决算表 …): one row per table row, keyed by its classification code or by the
+    template's key of a named row (合计); `parent` is the key of the row it adds up into."""
+
+    submission: Series[int]
+    sheet: Series[str]
+    row: Series[int] = pa.Field(gt=0)
+    is_total: Series[bool]
+    key: Series[str]
+    level: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    parent: Series[str] = pa.Field(nullable=True)
+    name: Series[str] = pa.Field(nullable=True)
+
+
+SHAPES: dict[str, type[pa.DataFrameModel]] = {
+    "keyvalue": KeyValueTable,
+    "title": KeyValueTable,
+    "grid": GridTable,
+    "list": ListTable,
+    "codes": CodeTable,
+}
 
 
 def _column_schemas(spec: FieldSpec) -> dict[str, pa.Column]:
@@ -78,12 +98,14 @@ DECIMALS, AMBIGUOUS, TEXT = "_decimals", "_ambiguous", "_text"  # suffixes of a 
 def schema_of(spec: SheetSpec) -> pa.DataFrameSchema:
     """The pandera schema of a sheet's typed table: its shape's columns, then one per declared field or column."""
     schema = SHAPES[spec.kind].to_schema()
-    typed = spec.fields if spec.kind == "keyvalue" else spec.columns if spec.kind == "list" else {}
+    typed = spec.fields if spec.kind in ("keyvalue", "title") else spec.columns if spec.kind == "list" else {}
     columns = {
         key + suffix: column
         for key, field_spec in typed.items()
         for suffix, column in _column_schemas(field_spec).items()
     }
+    if spec.kind == "codes":  # every column of a code-row table is an amount
+        columns = {key: pa.Column(float, checks=[pa.Check.ge(0)], nullable=True) for key in spec.columns}
     return schema.add_columns(columns) if columns else schema
 
 
@@ -174,6 +196,36 @@ def _table(
     return Table(key, values, cell_frame, units)
 
 
+def _code_records(
+    spec: SheetSpec,
+    rows: list[ListRow],
+    position: int,
+    sheet: str,
+    records: list[dict[str, Any]],
+    cells: list[dict[str, Any]],
+) -> None:
+    """The rows of a code-row table with their level and parent: a 类 adds up into the 合计 row where there is one."""
+    lengths = (spec.codes or CodeSpec()).lengths
+    top = TOTAL_ROW if any(item.key == TOTAL_ROW for item in rows) else None
+    for item in rows:
+        key = item.row_key
+        level = lengths.index(len(key)) + 1 if key.isdigit() and len(key) in lengths else None
+        record: dict[str, Any] = {
+            "submission": position,
+            "sheet": sheet,
+            "row": item.row,
+            "is_total": item.is_total,
+            "key": key,
+            "level": level,
+            "parent": (parent_code(key, lengths) or top) if level is not None else None,
+            "name": _text(item.value(NAME)),
+        }
+        for column_key in spec.columns:
+            record[column_key] = _number(item.value(column_key))
+        records.append(record)
+        cells.append({k: located.cell for k, located in item.values.items()})
+
+
 _EXACT_DTYPES = ("Int64", "bool", "int64", "float64")  # the others (text, dates) stay Python objects
 
 
@@ -193,6 +245,9 @@ def build_batch(submissions: list[ReadSubmission], template: Template) -> Batch:
             sheet = submission.sheets.get(key)
             if sheet is None:
                 continue
+            if spec.kind == "codes":
+                _code_records(spec, submission.lists.get(key, []), position, sheet, records, cells)
+                continue
             if spec.kind == "list":
                 for item in submission.lists.get(key, []):
                     record: dict[str, Any] = {
@@ -208,7 +263,7 @@ def build_batch(submissions: list[ReadSubmission], template: Template) -> Batch:
                 continue
             record = {"submission": position, "sheet": sheet}
             cell_record: dict[str, Any] = {}
-            if spec.kind == "keyvalue":
+            if spec.kind in ("keyvalue", "title"):
                 found = submission.fields.get(key, {})
                 for field_key, field_spec in spec.fields.items():
                     located = found.get(field_key)

@@ -6,7 +6,9 @@ them types and normalises their labels once, so lookups while reading are plain 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
@@ -35,6 +37,9 @@ class LabelSpec(_Strict):
     label: str
     aliases: tuple[str, ...] = ()
     required: bool = False
+    after: str | None = (
+        None  # a row whose label repeats: the first one below this row of the sheet (表4's 年初 sources)
+    )
 
     def spellings(self) -> set[str]:
         """Every normalised spelling that names this item."""
@@ -46,11 +51,35 @@ class FieldSpec(LabelSpec):
     fill_down: bool = False
 
 
+class CodeSpec(_Strict):
+    """How a code-row table keys its rows: by a classification code, in one column or split over several."""
+
+    column: str | None = None  # the header of the one code column (科目编码), when the code is not split
+    split: tuple[str, ...] = ()  # the headers of the columns it is split over (类, 款, 项), in order
+    name: str = "科目名称"  # the header of the column naming each row
+    lengths: tuple[int, ...] = (3, 5, 7)  # digits of a code at each level (类, 款, 项); a parent is its code cut short
+
+
+SheetKind = Literal["keyvalue", "grid", "list", "codes", "title"]
+FIELD_SHEETS = ("keyvalue", "title")  # the kinds whose values are fields, not rows × columns
+RESERVED_CODE_COLUMNS = frozenset({"code", "name", "key", "level", "parent", "row", "sheet", "submission", "is_total"})
+
+
 class SheetSpec(_Strict):
     title: str
     aliases: tuple[str, ...] = ()
-    kind: Literal["keyvalue", "grid", "list"]
+    # keyvalue: labels and values (封面); grid: labelled rows × columns; list: item rows; codes: rows keyed by a
+    # classification code, with a parent each; title: the fields of the title block above the tables (部门：…)
+    kind: SheetKind
     required: bool = True
+    # where the table is: by sheet name (title, aliases, numbers), and with `titled` also by its title or number
+    # in the first rows of a table, so that several tables may share one sheet
+    numbers: tuple[str, ...] = ()  # the table's number: 公开01表, 表1, 附表1
+    titled: bool = False
+    block: int = 1  # which of the blocks side by side under one header (the n-th label_header of the header row)
+    transposed: bool = False  # grid: its rows are header columns and its columns row labels (表7)
+    codes: CodeSpec | None = None
+    empty_note: str | None = None  # a note holding this text makes a table without rows complete (本单位…无…)
     # keyvalue sheets
     label_columns: int = 4
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
@@ -66,7 +95,7 @@ class SheetSpec(_Strict):
         return tuple(key for key, spec in {**self.fields, **self.columns}.items() if spec.type in NUMERIC_TYPES)
 
     def names(self) -> set[str]:
-        return {normalise_label(text) for text in (self.title, *self.aliases)}
+        return {normalise_label(text) for text in (self.title, *self.aliases, *self.numbers)}
 
     def label_of(self, key: str) -> str:
         for group in (self.fields, self.columns, self.rows):
@@ -97,7 +126,19 @@ class RuleSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str
-    kind: Literal["required", "format", "sum", "ceiling", "rate", "balance", "cross-sheet", "score", "grade"]
+    kind: Literal[
+        "required",
+        "format",
+        "sum",
+        "ceiling",
+        "rate",
+        "balance",
+        "cross-sheet",
+        "score",
+        "grade",
+        "hierarchy",
+        "cross-table",
+    ]
     table: str
     severity: Severity
     title: str
@@ -124,7 +165,7 @@ class ReadingRule(_Strict):
 # refused when it is loaded rather than found silent at the first workbook: a `row` or `column` key of the rule's
 # sheet (a keyvalue sheet's fields are its columns), a `cell` (`row.column` on a grid sheet, a column on a list
 # sheet), another `sheet`, a cell of that `other` sheet, or `data` that names nothing.
-ParameterRole = Literal["row", "column", "cell", "sheet", "other", "data"]
+ParameterRole = Literal["row", "column", "cell", "sheet", "other", "any-cell", "data"]
 RULE_PARAMETERS: dict[str, dict[str, ParameterRole]] = {
     "required": {"columns": "column"},
     "format": {"column": "column", "pattern": "data", "choices": "data", "range": "data"},
@@ -147,11 +188,28 @@ RULE_PARAMETERS: dict[str, dict[str, ParameterRole]] = {
         "lower": "data",
     },
     "rate": {"stated": "column", "numerator": "column", "denominator": "column"},
-    "balance": {"left": "row", "right": "row", "columns": "column"},
+    "balance": {"left": "row", "right": "row", "columns": "column", "across": "data"},
     "cross-sheet": {"column": "column", "other_table": "sheet", "other": "other"},
     "score": {"method": "data", "points": "data"},
     "grade": {"grades": "data"},
+    "hierarchy": {"columns": "column"},
+    "cross-table": {
+        "left": "any-cell",
+        "right": "any-cell",
+        "relation": "data",
+        "match": "data",
+        "column": "column",
+        "other_table": "sheet",
+        "other_column": "other",
+        "level": "data",
+    },
 }
+# A sum or balance across one row's columns (over: across, across: true) names columns where it otherwise names rows.
+ACROSS_PARAMETERS: dict[str, dict[str, ParameterRole]] = {
+    "sum": {"total": "column", "parts": "column", "rows": "row"},
+    "balance": {"left": "column", "right": "column", "rows": "row"},
+}
+CODE = re.compile(r"^\d{3,9}$")  # a classification code names a row of a code-row table
 _COMMON_RULE_FIELDS = frozenset(RuleSpec.model_fields)
 
 Path_ = tuple[str | int, ...]  # where in the template document: keys and list positions
@@ -199,8 +257,11 @@ class Template(_Strict):
     def problems(self) -> Iterator[tuple[Path_, str]]:
         """Every sheet or rule that names a sheet, row, column or parameter the template does not have, with where."""
         cover = self.sheets.get(self.cover_sheet)
-        if cover is None or cover.kind != "keyvalue":
-            yield ("cover_sheet",), f"cover_sheet {self.cover_sheet!r} is not a keyvalue sheet of this template"
+        if cover is None or cover.kind not in FIELD_SHEETS:
+            yield (
+                ("cover_sheet",),
+                f"cover_sheet {self.cover_sheet!r} is not a keyvalue or title sheet of this template",
+            )
         for key, sheet in self.sheets.items():
             for column in sheet.value_aliases:
                 if column not in sheet.columns:
@@ -208,11 +269,22 @@ class Template(_Strict):
                         ("sheets", key, "value_aliases", column),
                         f"sheet {key}: value_aliases names unknown column {column!r}",
                     )
-            if sheet.kind == "keyvalue" and (sheet.columns or sheet.rows):
-                yield ("sheets", key, "kind"), f"sheet {key} is a keyvalue sheet: it has fields, not rows or columns"
-            elif sheet.kind != "keyvalue" and sheet.fields:
+            if sheet.kind in FIELD_SHEETS and (sheet.columns or sheet.rows):
+                yield (
+                    ("sheets", key, "kind"),
+                    f"sheet {key} is a {sheet.kind} sheet: it has fields, not rows or columns",
+                )
+            elif sheet.kind not in FIELD_SHEETS and sheet.fields:
                 yield ("sheets", key, "fields"), f"sheet {key} is a {sheet.kind} sheet: it has columns, not fields"
-            if sheet.kind != "keyvalue" and not sheet.label_header:
+            if sheet.kind == "codes" and sheet.codes is None:
+                yield (
+                    ("sheets", key, "kind"),
+                    f"sheet {key} is a codes sheet: it needs `codes` (its code column or columns)",
+                )
+            if sheet.kind == "codes" and set(sheet.columns) & RESERVED_CODE_COLUMNS:
+                reserved = ", ".join(sorted(RESERVED_CODE_COLUMNS))
+                yield ("sheets", key, "columns"), f"sheet {key}: a codes sheet's columns may not be named {reserved}"
+            if sheet.kind not in FIELD_SHEETS and not sheet.label_header:
                 yield ("sheets", key), f"sheet {key} ({sheet.kind}) needs label_header, the header of its label column"
             elif sheet.kind == "list" and not any(
                 normalise_label(sheet.label_header) in column.spellings() for column in sheet.columns.values()
@@ -230,6 +302,8 @@ class Template(_Strict):
             if rule.id.split("/", 1)[0] != rule.kind:
                 yield (*at, "id"), f"rule {rule.id} has kind {rule.kind}: its id must start with that family"
             roles = RULE_PARAMETERS[rule.kind]
+            if rule.param("over") == "across" or rule.param("across"):
+                roles = {**roles, **ACROSS_PARAMETERS.get(rule.kind, {})}
             for name, value in (rule.model_extra or {}).items():
                 role = roles.get(name)
                 if role is None:
@@ -261,10 +335,15 @@ class Template(_Strict):
             other_key = str(rule.param("other_table"))
             other = self.sheets.get(other_key)
             return None if other is None else _unknown_cell(other_key, other, named)
+        if role == "any-cell":
+            other_key, _, cell = named.partition(".")
+            other = self.sheets.get(other_key)
+            return f"unknown sheet {other_key!r}" if other is None else _unknown_cell(other_key, other, cell)
         if role == "cell":
             return _unknown_cell(rule.table, sheet, named)
         if role == "row":
-            return None if named in sheet.rows else f"unknown row {named!r} of sheet {rule.table}"
+            known = named in sheet.rows or (sheet.kind == "codes" and CODE.match(named) is not None)
+            return None if known else f"unknown row {named!r} of sheet {rule.table}"
         known = named in sheet.fields or named in sheet.columns
         return None if known else f"unknown column {named!r} of sheet {rule.table}"
 
@@ -283,7 +362,7 @@ def _names(value: Any, role: ParameterRole) -> Iterator[tuple[Path_, str]]:
 def _unknown_cell(key: str, sheet: SheetSpec, cell: str) -> str | None:
     """What a `row.column` (grid) or `column` (list) cell names that the sheet lacks, or None."""
     row, dot, column = cell.rpartition(".")
-    if dot and row not in sheet.rows:
+    if dot and row not in sheet.rows and not (sheet.kind == "codes" and CODE.match(row)):
         return f"unknown row {row!r} of sheet {key}"
     if column not in sheet.columns and column not in sheet.fields:
         return f"unknown column {column!r} of sheet {key}"
@@ -335,6 +414,8 @@ def load_template(source: str | Path = DEFAULT_TEMPLATE) -> Template:
         raise TemplateError(f"{origin}{where}: not YAML: {getattr(exc, 'problem', None) or exc}") from exc
     if not isinstance(document, dict):
         raise TemplateError(f"{origin}: a template is a mapping of name, title, sheets, rules …")
+    # `x-…` keys hold what YAML anchors repeat elsewhere in the file (a classification's rows, say); not a setting
+    document = {key: value for key, value in document.items() if not str(key).startswith("x-")}
     if source != DEFAULT_TEMPLATE:
         bundled = yaml.safe_load(_bundled_text(DEFAULT_TEMPLATE))["reading"]
         document["reading"] = {**bundled, **(document.get("reading") or {})}
@@ -378,9 +459,9 @@ def _line_of(root: yaml.Node | None, path: tuple[str | int, ...]) -> int:
     return line
 
 
-def unreadable_finding(reason: str, template: Template) -> Finding:
-    """The one finding of a file that could not be read or checked, in the template's words."""
-    spec = template.reading["format/unreadable"]
+def unreadable_finding(reason: str, templates: Template | TemplateSet) -> Finding:
+    """The one finding of a file that could not be read or checked, in the (default) template's words."""
+    spec = as_set(templates).default.reading["format/unreadable"]
     return Finding(rule="format/unreadable", severity=spec.severity, message=render(spec.message, reason=reason))
 
 
@@ -389,13 +470,51 @@ def default_template() -> Template:
     return load_template(DEFAULT_TEMPLATE)
 
 
+AUTO = "auto"  # the template setting that lets each workbook's contents choose among the bundled templates
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSet:
+    """The templates a workbook may be read with, the first the default: one the operator chose, or every bundled
+    one (`auto`), each workbook then read with the one whose sheets it holds."""
+
+    templates: tuple[Template, ...]
+
+    @property
+    def default(self) -> Template:
+        return self.templates[0]
+
+    def get(self, name: str) -> Template:
+        """The template of that name, or the default one (a submission read with a template no longer at hand)."""
+        return next((t for t in self.templates if t.name == name), self.default)
+
+
+def as_set(templates: Template | TemplateSet) -> TemplateSet:
+    return templates if isinstance(templates, TemplateSet) else TemplateSet((templates,))
+
+
+def templates_for(setting: str | Path) -> TemplateSet:
+    """The templates of a template setting: `auto` for every bundled one (spec-v1 first), else the one it names."""
+    if setting == AUTO:
+        return default_templates()
+    return TemplateSet((load_template(setting),))
+
+
+@cache
+def default_templates() -> TemplateSet:
+    names = [DEFAULT_TEMPLATE, *(name for name in bundled_names() if name != DEFAULT_TEMPLATE)]
+    return TemplateSet(tuple(load_template(name) for name in names))
+
+
 def bundled_names() -> list[str]:
     """The names of the templates that come with budgetflow (`checks/templates/*.yaml`)."""
     folder = resources.files("checks").joinpath("templates")
     return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
-def with_bundled(configured: Template) -> list[Template]:
-    """The configured template first, then every bundled one of another name: the templates stored submissions
+def with_bundled(configured: TemplateSet) -> TemplateSet:
+    """The configured templates first, then every bundled one of another name: the templates stored submissions
     may have been read with."""
-    return [configured, *(load_template(name) for name in bundled_names() if name != configured.name)]
+    names = {template.name for template in configured.templates}
+    others = (template for template in default_templates().templates if template.name not in names)
+    return TemplateSet((*configured.templates, *others))

@@ -12,7 +12,7 @@ from checks.findings import FileReport, Finding
 from checks.records import ReadSubmission
 from checks.rules import Rule, build_rules
 from checks.tables import Batch, build_batch, schema_of
-from checks.template import Template, default_template, unreadable_finding
+from checks.template import Template, TemplateSet, as_set, default_template, unreadable_finding
 
 
 class SchemaDefect(Exception):
@@ -48,12 +48,27 @@ def _failures(schema: pa.DataFrameSchema, batch: Batch, table_key: str) -> list[
     return []
 
 
-def validate_batch(submissions: list[ReadSubmission], template: Template | None = None) -> list[FileReport]:
-    """One report per submission, in order: reader findings, then every failed catalogue rule."""
-    template = template or default_template()
+def validate_batch(
+    submissions: list[ReadSubmission], templates: Template | TemplateSet | None = None
+) -> list[FileReport]:
+    """One report per submission, in order: reader findings, then every failed catalogue rule of the template it
+    was read with."""
+    candidates = as_set(templates or default_template())
+    by_template: dict[str, list[int]] = defaultdict(list)
+    for position, submission in enumerate(submissions):
+        by_template[candidates.get(submission.template).name].append(position)
+    reports: list[FileReport | None] = [None] * len(submissions)
+    for name, positions in by_template.items():
+        checked = _validate_one_template([submissions[p] for p in positions], candidates.get(name))
+        for position, report in zip(positions, checked, strict=True):
+            reports[position] = report
+    return [report for report in reports if report is not None]
+
+
+def _validate_one_template(submissions: list[ReadSubmission], template: Template) -> list[FileReport]:
     batch = build_batch(submissions, template)
     rules = build_rules(template)
-    found: dict[int, list[tuple[int, Finding]]] = defaultdict(list)
+    found: dict[int, list[tuple[int, Any, Finding]]] = defaultdict(list)
     for table_key, table in batch.tables.items():
         if table.values.empty:
             continue
@@ -63,7 +78,7 @@ def validate_batch(submissions: list[ReadSubmission], template: Template | None 
                 raise SchemaDefect(f"typed table {table_key} failed {check} at row {index}")
             rule, variant = by_name[check]
             position = int(table.value(index, "submission"))
-            found[position].extend((rule.position, f) for f in rule.explain(batch, variant, index))
+            found[position].extend((rule.position, index, f) for f in rule.explain(batch, variant, index))
 
     reports = []
     for position, submission in enumerate(submissions):
@@ -75,7 +90,8 @@ def validate_batch(submissions: list[ReadSubmission], template: Template | None 
                 findings=[unreadable_finding(submission.unreadable, template)],
             )
         else:
-            ordered = sorted(found.get(position, []), key=lambda item: item[0])
-            report = submission.report([*submission.findings, *(f for _, f in ordered)])
+            # in catalogue order, and a rule's findings in the order of the rows they are on
+            ordered = sorted(found.get(position, []), key=lambda item: (item[0], item[1]))
+            report = submission.report([*submission.findings, *(f for _, _, f in ordered)])
         reports.append(report)
     return reports

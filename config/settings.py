@@ -65,7 +65,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default a SQLite file in the data directory. PostgreSQL: "
         "postgresql+psycopg://user:password@host:5432/budgetflow",
     )
-    template: str = Field(default="spec-v1", description="bundled template name or path to a YAML file")
+    template: str = Field(
+        default="auto",
+        description="auto (each workbook read with the bundled template whose sheets it holds), a bundled "
+        "template's name, or the path of a YAML template file",
+    )
     batch_size: int = Field(default=500, ge=1, description="files read, checked and loaded per batch")
     read_workers: int = Field(default=0, ge=0, description="reader processes per batch; 0 = one per CPU core")
     dask_address: str | None = Field(

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from checks.findings import STATUS_TEXT
 from checks.period import PeriodReport
-from checks.template import load_template, with_bundled
+from checks.template import templates_for, with_bundled
 from config.settings import Settings
 from flows.common import database_task, engine_of, filing_year, retrying, settings_for, untracked
 from intake.summaries import markdown_text, period_status_description, period_status_rows
@@ -28,7 +28,7 @@ PARALLEL_WRITE_LINES = 2000  # bureaus from which the workbook is written in a p
 def gather(settings: Settings, fiscal_year: int) -> PeriodReport:
     """Every registered or submitting bureau's current version for the year."""
     upgrade(settings.database_url_value())
-    return read_period(engine_of(settings), fiscal_year, with_bundled(load_template(settings.template)))
+    return read_period(engine_of(settings), fiscal_year, with_bundled(templates_for(settings.template)))
 
 
 @task(cache_policy=NO_CACHE)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from checks.findings import FileReport
 from checks.identity import sha256_of
 from checks.records import ReadSubmission
-from checks.template import Template, unreadable_finding
+from checks.template import Template, TemplateSet, as_set, unreadable_finding
 from config.settings import ReaderLimits
 from intake.isolation import CHECKING, FileTookTooLong, IsolatedPool, WorkerLost, beat, file_limits, inline_map
 from workbooks.reader import read_submission
@@ -80,49 +80,49 @@ def _sha256(job: CheckJob) -> str:
         return ""
 
 
-def _unprocessable(job: CheckJob, template: Template, reason: str) -> ReadSubmission:
-    return ReadSubmission(file=job.file_name, sha256=_sha256(job), template=template.name, unreadable=reason)
+def _unprocessable(job: CheckJob, templates: TemplateSet, reason: str) -> ReadSubmission:
+    return ReadSubmission(file=job.file_name, sha256=_sha256(job), template=templates.default.name, unreadable=reason)
 
 
-def _read(job: CheckJob, template: Template, limits: ReaderLimits) -> tuple[ReadSubmission, str | None]:
+def _read(job: CheckJob, templates: TemplateSet, limits: ReaderLimits) -> tuple[ReadSubmission, str | None]:
     """The file read within its limits, or an unreadable submission saying why; and the problem, if any."""
     try:
         with file_limits(limits):
-            submission = read_submission(Path(job.path), template, limits)
+            submission = read_submission(Path(job.path), templates, limits)
     except FileTookTooLong:
-        return _unprocessable(job, template, TOOK_TOO_LONG.format(seconds=limits.max_seconds)), (
+        return _unprocessable(job, templates, TOOK_TOO_LONG.format(seconds=limits.max_seconds)), (
             f"{job.file_name}: stopped after {limits.max_seconds:g} s"
         )
     except MemoryError:
         megabytes = limits.max_memory_bytes // (1024 * 1024)
-        return _unprocessable(job, template, TOO_MUCH_MEMORY.format(megabytes=megabytes)), (
+        return _unprocessable(job, templates, TOO_MUCH_MEMORY.format(megabytes=megabytes)), (
             f"{job.file_name}: over the memory limit of {megabytes} MB"
         )
     except Exception:  # any other failure is budgetflow's or an engine's, and this file's alone
-        return _unprocessable(job, template, FAILED), f"{job.file_name}: reading failed\n{traceback.format_exc()}"
+        return _unprocessable(job, templates, FAILED), f"{job.file_name}: reading failed\n{traceback.format_exc()}"
     submission.file = job.file_name
     return submission, None
 
 
-def _checked(submissions: list[ReadSubmission], template: Template) -> list[tuple[FileReport, str | None]]:
+def _checked(submissions: list[ReadSubmission], templates: TemplateSet) -> list[tuple[FileReport, str | None]]:
     """Every submission's report: the batch checked at once, or, when that fails, one at a time."""
     # imported when there is something to check: pandas and pandera take half a second, which a run that
     # finds nothing new need not wait for
     from checks.validate import validate_batch
 
     try:
-        return [(report, None) for report in validate_batch(submissions, template)]
+        return [(report, None) for report in validate_batch(submissions, templates)]
     except Exception:
         pass  # one submission the checks cannot take: find it, and check the others
     checked: list[tuple[FileReport, str | None]] = []
     for submission in submissions:
         try:
-            checked.append((validate_batch([submission], template)[0], None))
+            checked.append((validate_batch([submission], templates)[0], None))
         except Exception:
             report = FileReport(
                 file=submission.file,
                 sha256=submission.sha256,
-                findings=[unreadable_finding(FAILED, template)],
+                findings=[unreadable_finding(FAILED, templates)],
                 unreadable=True,
             )
             checked.append((report, f"{submission.file}: checking failed\n{traceback.format_exc()}"))
@@ -130,47 +130,47 @@ def _checked(submissions: list[ReadSubmission], template: Template) -> list[tupl
 
 
 def check_part(
-    jobs: Sequence[CheckJob], template: Template, limits: ReaderLimits, with_rows: bool
+    jobs: Sequence[CheckJob], templates: TemplateSet, limits: ReaderLimits, with_rows: bool
 ) -> list[CheckedFile]:
     """Read and check files as one batch (pandera costs ~100 ms a batch, whatever its size)."""
     read: list[tuple[ReadSubmission, str | None] | None] = []
     for index, job in enumerate(jobs):
         beat(index)
-        read.append(None if job.must_exist and not Path(job.path).is_file() else _read(job, template, limits))
+        read.append(None if job.must_exist and not Path(job.path).is_file() else _read(job, templates, limits))
     beat(CHECKING)
     present = [item[0] for item in read if item is not None]
-    reports = iter(_checked(present, template))
+    reports = iter(_checked(present, templates))
     results = []
     for job, item in zip(jobs, read, strict=True):
         if item is None:
-            missing = ReadSubmission(file=job.file_name, sha256=job.sha256 or "", template=template.name)
+            missing = ReadSubmission(file=job.file_name, sha256=job.sha256 or "", template=templates.default.name)
             results.append(CheckedFile(missing, FileReport(job.file_name, job.sha256 or ""), missing=True))
             continue
         submission, problem = item
         report, check_problem = next(reports)
-        rows = _typed_rows(submission, report, template) if with_rows else {}  # an unreadable file's: its finding
+        rows = _typed_rows(submission, report, templates) if with_rows else {}  # an unreadable file's: its finding
         results.append(CheckedFile(submission.without_values(), report, rows, problem or check_problem))
     return results
 
 
-def _lost(job: CheckJob, why: WorkerLost, template: Template, limits: ReaderLimits) -> CheckedFile:
+def _lost(job: CheckJob, why: WorkerLost, templates: TemplateSet, limits: ReaderLimits) -> CheckedFile:
     reason = TOOK_TOO_LONG.format(seconds=limits.max_seconds) if why.timed_out else WORKER_DIED
-    submission = _unprocessable(job, template, reason)
-    report = FileReport(job.file_name, submission.sha256, [unreadable_finding(reason, template)], unreadable=True)
+    submission = _unprocessable(job, templates, reason)
+    report = FileReport(job.file_name, submission.sha256, [unreadable_finding(reason, templates)], unreadable=True)
     cause = "no progress, killed" if why.timed_out else "its worker process died, twice"
-    return CheckedFile(submission, report, _typed_rows(submission, report, template), f"{job.file_name}: {cause}")
+    return CheckedFile(submission, report, _typed_rows(submission, report, templates), f"{job.file_name}: {cause}")
 
 
-def _typed_rows(submission: ReadSubmission, report: FileReport, template: Template) -> TypedRows:
+def _typed_rows(submission: ReadSubmission, report: FileReport, templates: TemplateSet) -> TypedRows:
     # imported here: `budgetflow validate` checks files without a database, and need not wait for SQLAlchemy
     from models.rows import typed_rows
 
-    return typed_rows(submission, report.findings, template)
+    return typed_rows(submission, report.findings, templates)
 
 
 def check_files(
     jobs: Sequence[CheckJob],
-    template: Template,
+    templates: Template | TemplateSet,
     limits: ReaderLimits,
     pool: IsolatedPool | None,
     *,
@@ -178,9 +178,10 @@ def check_files(
     with_rows: bool = True,
 ) -> list[CheckedFile]:
     """Every file read and checked, in order: in `parts` parts on the pool's workers, or here without a pool."""
+    templates = as_set(templates)
     size = max(1, -(-len(jobs) // max(1, parts)))
     cut = [jobs[start : start + size] for start in range(0, len(jobs), size)]
     if pool is None:
-        return inline_map(check_part, cut, template, limits, with_rows)
-    lost = partial(_lost, template=template, limits=limits)
-    return pool.map(check_part, cut, template, limits, with_rows, lost=lost)
+        return inline_map(check_part, cut, templates, limits, with_rows)
+    lost = partial(_lost, templates=templates, limits=limits)
+    return pool.map(check_part, cut, templates, limits, with_rows, lost=lost)

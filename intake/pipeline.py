@@ -12,10 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from checks.attribution import bureau_of_file, named_by_file, year_of_file
+from checks.attribution import bureau_by_name, bureau_of_file, named_by_file, year_of_file
 from checks.findings import FileReport, Status
-from checks.records import ReadSubmission
-from checks.template import Template, load_template, unreadable_finding
+from checks.records import Located, ReadSubmission
+from checks.template import TemplateSet, templates_for, unreadable_finding
 from config.settings import ReaderLimits, Settings
 from intake import progress
 from intake.archive import SkippedEntry, archive_files, archive_path_for, discover, remove_from_inbox
@@ -126,13 +126,15 @@ def _replace_attempts(receipt: ClaimedReceipt, attempts: int) -> ClaimedReceipt:
     )
 
 
-def _given_up(receipt: ClaimedReceipt, template: Template) -> LoadItem:
+def _given_up(receipt: ClaimedReceipt, templates: TemplateSet) -> LoadItem:
     """A receipt that runs kept dying on: recorded as not processed, without reading it again."""
     reason = GAVE_UP.format(attempts=receipt.attempts)
-    read = ReadSubmission(file=receipt.file_name, sha256=receipt.sha256, template=template.name, unreadable=reason)
-    report = FileReport(receipt.file_name, receipt.sha256, [unreadable_finding(reason, template)], unreadable=True)
+    read = ReadSubmission(
+        file=receipt.file_name, sha256=receipt.sha256, template=templates.default.name, unreadable=reason
+    )
+    report = FileReport(receipt.file_name, receipt.sha256, [unreadable_finding(reason, templates)], unreadable=True)
     problem = f"{receipt.file_name}: given up after {receipt.attempts} unfinished runs"
-    return LoadItem(receipt, read, report, typed_rows(read, report.findings, template), problem)
+    return LoadItem(receipt, read, report, typed_rows(read, report.findings, templates), problem)
 
 
 @dataclass(slots=True)
@@ -155,13 +157,13 @@ def read_and_check(
     cover, report and typed rows, not as the reader's objects. A part is checked as one batch (pandera
     costs ~150 ms a batch whatever its size), so a large batch is cut into as many parts as there are workers.
     """
-    template, limits = load_template(settings.template), settings.limits  # the template once per batch
-    given_up = {r.id: _given_up(r, template) for r in receipts if r.attempts >= settings.max_receipt_attempts}
+    templates, limits = templates_for(settings.template), settings.limits  # the templates once per batch
+    given_up = {r.id: _given_up(r, templates) for r in receipts if r.attempts >= settings.max_receipt_attempts}
     to_read = [receipt for receipt in receipts if receipt.id not in given_up]
     jobs = [CheckJob(r.archive_path, r.file_name, r.sha256, must_exist=True) for r in to_read]
     parts = _workers(settings) if len(jobs) >= PARALLEL_READ_MINIMUM else 1
     with _pool(settings, pool, isolated) as workers:
-        checked = check_files(jobs, template, limits, workers, parts=parts)
+        checked = check_files(jobs, templates, limits, workers, parts=parts)
     read = {r.id: c for r, c in zip(to_read, checked, strict=True)}
     batch = ReadBatch([])
     for receipt in receipts:
@@ -220,9 +222,29 @@ def alerts_for(settings: Settings) -> AlertsFor:
 def load_all(engine: Engine, run_id: int, items: Sequence[LoadItem], settings: Settings) -> list[LoadOutcome]:
     """Load a batch and queue its alerts in one transaction (each submission in its own when it collides with a
     concurrent run)."""
-    outcomes = load_batch(engine, run_id, items, alerts_for(settings))
+    outcomes = load_batch(engine, run_id, identified_by_name(engine, items), alerts_for(settings))
     progress.advance("load", len(outcomes))
     return outcomes
+
+
+def identified_by_name(engine: Engine, items: Sequence[LoadItem]) -> Sequence[LoadItem]:
+    """Submissions whose tables carry no bureau code (the national tables say only `部门：…`) given the code of the
+    registered bureau they name, so that their versions are kept as that bureau's."""
+    nameless = [item for item in items if item.read.unreadable is None and item.read.bureau_code is None]
+    named = [
+        (item, located.value)
+        for item in nameless
+        if isinstance(located := item.read.cover.get("bureau_name"), Located) and isinstance(located.value, str)
+    ]
+    if not named:
+        return items
+    registry = registered_names(engine)
+    for item, name in named:
+        code = bureau_by_name(name, registry)
+        if code is not None:  # from the registry, so from no cell of the workbook
+            item.read.cover = {**item.read.cover, "bureau_code": Located(code, None)}
+            item.report.bureau_code = code
+    return items
 
 
 def _stem(submission: Submission) -> str:

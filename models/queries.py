@@ -98,4 +98,5 @@ def report_of(engine: Engine, submission: Submission) -> FileReport:
         unreadable=submission.status == Status.UNREADABLE,
         bureau_code=submission.bureau_code,
         fiscal_year=submission.fiscal_year,
+        template=submission.template,
     )

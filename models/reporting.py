@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,7 @@ from checks.addresses import valid_address
 from checks.attribution import bureau_of_file, year_of_file
 from checks.findings import Status
 from checks.period import BureauLine, PeriodReport
-from checks.template import FigureCell, Template
+from checks.template import FigureCell, TemplateSet
 from models import bulk
 from models.database import session_scope
 from models.tables import (
@@ -186,15 +185,15 @@ def _text(value: Decimal | str | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def period_report(engine: Engine, fiscal_year: int, templates: Sequence[Template]) -> PeriodReport:
+def period_report(engine: Engine, fiscal_year: int, templates: TemplateSet) -> PeriodReport:
     """Every registered bureau, and every bureau that submitted for the year, with its current version; its
     figures are the cells its template names (the first template for a submission of a template not given)."""
-    figure_cells = {template.name: template.figure_cells() for template in reversed(templates)}
+    figure_cells = {template.name: template.figure_cells() for template in reversed(templates.templates)}
     with Session(engine) as session:
         of_year = col(Submission.fiscal_year) == fiscal_year, col(Submission.is_current).is_(True)
         current = {s.bureau_code: s for s in session.execute(select(Submission).where(*of_year)).scalars()}
         current_ids = select(col(Submission.id).label("id")).where(*of_year).subquery()
-        figures = _figures(session, current_ids, figure_cells, templates[0].name)
+        figures = _figures(session, current_ids, figure_cells, templates.default.name)
         # the grade rule's finding gives the grade the total calls for, where the stated one is not it
         grade_findings: dict[int, str | None] = {
             submission_id: expected

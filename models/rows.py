@@ -11,7 +11,7 @@ from typing import Any
 
 from checks.findings import Finding
 from checks.records import ReadSubmission
-from checks.template import Template
+from checks.template import Template, TemplateSet, as_set
 from models.tables import FindingRecord, SheetValue
 
 # The typed rows and findings of one submission, by table, without their submission id (it is given when
@@ -25,10 +25,11 @@ def clipped(value: Any, limit: int) -> str | None:
     return str(value)[:limit] if value not in (None, "") else None
 
 
-def typed_rows(read: ReadSubmission, findings: Sequence[Finding], template: Template) -> TypedRows:
-    """Every typed value and finding of one submission, by table (see `TypedRows`)."""
+def typed_rows(read: ReadSubmission, findings: Sequence[Finding], templates: Template | TemplateSet) -> TypedRows:
+    """Every typed value and finding of one submission, by table (see `TypedRows`), as the template it was read
+    with types them."""
     rows: TypedRows = {}
-    amounts = template.amount_keys
+    amounts = as_set(templates).get(read.template).amount_keys
     values = []
     for sheet, row, column, located in read.values():
         number, text = _number_and_text(located.value)

@@ -28,8 +28,9 @@ def test_one_file_prints_one_json_document_with_the_seed_finding(tmp_path: Path)
 
     document = json.loads(out)
     assert code == 1
-    assert set(document) == {"file", "sha256", "status", "bureau_code", "fiscal_year", "findings"}
+    assert set(document) == {"file", "sha256", "status", "bureau_code", "fiscal_year", "template", "findings"}
     assert (document["status"], document["bureau_code"], document["fiscal_year"]) == ("failed", "430981-013", 2023)
+    assert document["template"] == "spec-v1"  # picked by what the workbook holds
     assert len(document["sha256"]) == 64
     first = document["findings"][0]
     assert set(first) == {"rule", "severity", "sheet", "cells", "message", "expected", "actual"}

@@ -818,7 +818,7 @@ def same_answer(report: FileReport, other: FileReport) -> bool:
 
 # --- what every case must satisfy -------------------------------------------------------------------
 
-DOCUMENT_KEYS = {"file", "sha256", "status", "bureau_code", "fiscal_year", "findings"}
+DOCUMENT_KEYS = {"file", "sha256", "status", "bureau_code", "fiscal_year", "template", "findings"}
 FINDING_KEYS = {"rule", "severity", "sheet", "cells", "message", "expected", "actual"}
 
 

@@ -7,6 +7,8 @@ value's A1 cell. What it cannot read becomes a finding, never an exception.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -16,11 +18,21 @@ from checks.findings import Finding
 from checks.identity import sha256_of
 from checks.labels import normalise_label
 from checks.messages import render
-from checks.records import ListRow, Located, ReadSubmission
-from checks.template import FieldSpec, SheetSpec, Template, default_template
+from checks.records import CODE, NAME, TOTAL_ROW, ListRow, Located, ReadSubmission, parent_code
+from checks.template import (
+    CodeSpec,
+    FieldSpec,
+    LabelSpec,
+    SheetSpec,
+    Template,
+    TemplateSet,
+    as_set,
+    default_template,
+)
 from config.settings import DEFAULT_READER_LIMITS, ReaderLimits
 from workbooks.formulas import DividedByZero, FormulaError, FormulaOutOfRange, evaluate, references
 from workbooks.grid import RawCell, SheetGrid, UnreadableWorkbook, WorkbookGrid, a1, check_regular_file, open_grid
+from workbooks.table_layout import Region, TableHeader, find_table_header, table_regions, title_rows
 from workbooks.values import (
     CellValueError,
     clean_text,
@@ -38,6 +50,8 @@ from workbooks.values import (
 )
 
 NOTE_PREFIXES = ("注:", "注：", "说明:", "说明：", "备注:", "填表说明")
+TITLE_BLOCK_ROWS = 4  # the title, the year or table number, 部门：… and 金额单位：…
+YEAR_IN_TITLE = re.compile(r"((?:19|20)\d{2})\s*年")
 
 
 def is_note(text: str) -> bool:
@@ -45,9 +59,13 @@ def is_note(text: str) -> bool:
     return "".join(clean_text(text).split()).startswith(NOTE_PREFIXES)
 
 
-def read_submission(path: Path, template: Template | None = None, limits: ReaderLimits | None = None) -> ReadSubmission:
-    """The typed records of one file; an unreadable file gives a ReadSubmission with `unreadable` set."""
-    template = template or default_template()
+def read_submission(
+    path: Path, templates: Template | TemplateSet | None = None, limits: ReaderLimits | None = None
+) -> ReadSubmission:
+    """The typed records of one file; an unreadable file gives a ReadSubmission with `unreadable` set. Among
+    several templates, the one whose sheets the workbook holds reads it (the first, where none is likelier)."""
+    candidates = as_set(templates or default_template())
+    template = candidates.default
     limits = limits or DEFAULT_READER_LIMITS
     try:
         check_regular_file(path, limits)  # before hashing: a FIFO or a link to /dev/zero is never read
@@ -64,8 +82,20 @@ def read_submission(path: Path, template: Template | None = None, limits: Reader
     except UnreadableWorkbook as exc:
         submission.unreadable = str(exc)
         return submission
+    if len(candidates.templates) > 1:
+        template = choose_template(grid, candidates)
+        submission.template = template.name
     _WorkbookReader(grid, template, submission).read()
     return submission
+
+
+def choose_template(grid: WorkbookGrid, candidates: TemplateSet) -> Template:
+    """The template of which the workbook holds the most sheets; the first on a tie (none found: the default)."""
+    scores = []
+    for template in candidates.templates:
+        probe = ReadSubmission(file="", sha256="", template=template.name)
+        scores.append(len(_WorkbookReader(grid, template, probe).find_sheets()))
+    return candidates.templates[scores.index(max(scores))]
 
 
 @dataclass
@@ -76,6 +106,7 @@ class _WorkbookReader:
     _evaluated: dict[tuple[str, int, int], Decimal | None] = field(default_factory=dict)
     _failed: dict[tuple[str, int, int], FormulaError] = field(default_factory=dict)  # formula cell → why not
     _stale: dict[str, dict[str, tuple[Any, Decimal | None]]] = field(default_factory=dict)  # sheet → cell → values
+    _title_texts: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # sheet → text → rows
 
     # --- findings -------------------------------------------------------------------------------
 
@@ -275,23 +306,31 @@ class _WorkbookReader:
     def read(self) -> None:
         found = self.find_sheets()
         identity = self.template.cover_sheet
-        cover = found.get(identity)
-        if cover is not None:  # the unit on the cover governs every amount, so it is read first
-            self.read_keyvalue(identity, cover)
+        if self.template.sheets[identity].kind == "title":
+            titled = [(key, located) for key, located in found.items() if self.template.sheets[key].titled]
+            if titled:  # the title block above the tables says who submits, and its unit governs every amount
+                found[identity] = titled[0][1]
+                self.read_title_block(identity, [located for _, located in titled])
+        elif identity in found:  # the unit on the cover governs every amount, so it is read first
+            self.read_keyvalue(identity, found[identity][0])
         for key, spec in self.template.sheets.items():
-            sheet = found.get(key)
-            if sheet is None:
+            if key not in found:
                 if spec.required:
                     self.report("required/sheet", None, label=spec.title)
                 continue
+            sheet, region = found[key]
             self.submission.sheets[key] = sheet.title
             if key == identity:
                 continue
             if spec.kind == "keyvalue":
                 self.read_keyvalue(key, sheet)
+            elif spec.kind == "codes":
+                self.read_codes(key, spec, sheet, region)
+            elif spec.kind == "grid" and spec.titled:
+                self.read_titled_grid(key, spec, sheet, region)
             elif spec.kind == "grid":
                 self.read_grid(key, spec, sheet)
-            else:
+            elif spec.kind == "list":
                 self.read_list(key, spec, sheet)
         for title, stale in self._stale.items():
             cell, (cached, computed) = next(iter(stale.items()))
@@ -305,16 +344,42 @@ class _WorkbookReader:
                 computed=f"{computed:f}" if computed is not None else "空",
             )
 
-    def find_sheets(self) -> dict[str, SheetGrid]:
+    def find_sheets(self) -> dict[str, tuple[SheetGrid, Region]]:
+        """Each sheet of the template that the workbook has, and its rows: a sheet of that name, or for a titled
+        table the rows from its title (or number) in any sheet to the next table's."""
         by_name: dict[str, SheetGrid] = {}
         for sheet in self.grid.sheets:
             by_name.setdefault(normalise_label(sheet.title), sheet)
-        found: dict[str, SheetGrid] = {}
+        found: dict[str, tuple[SheetGrid, Region]] = {}
+        by_title: dict[str, tuple[SheetGrid, int]] = {}
         for key, spec in self.template.sheets.items():
             match = next((by_name[name] for name in spec.names() if name in by_name), None)
             if match is not None:
-                found[key] = match
+                found[key] = (match, Region(1, match.max_row))
+            elif spec.titled:
+                start = self.title_row(spec)
+                if start is not None:
+                    by_title[key] = start
+        for sheet in {id(sheet): sheet for sheet, _ in by_title.values()}.values():
+            starts = {key: row for key, (held, row) in by_title.items() if held is sheet}
+            # a table found by title on a sheet named after another table ends where that sheet's own table starts
+            starts |= {key: 1 for key, (held, _) in found.items() if held is sheet}
+            for key, region in table_regions(sheet, starts).items():
+                if key in by_title:
+                    found[key] = (sheet, region)
         return found
+
+    def title_row(self, spec: SheetSpec) -> tuple[SheetGrid, int] | None:
+        """The first sheet and row whose text is the table's title or number."""
+        names = spec.names()
+        for sheet in self.grid.sheets:
+            texts = self._title_texts.get(sheet.title)
+            if texts is None:
+                texts = self._title_texts[sheet.title] = title_rows(sheet, self.text_at)
+            rows = [row for name in names for row in texts.get(name, ())]
+            if rows:
+                return sheet, min(rows)
+        return None
 
     # --- key/value sheets (in v1: 封面, 自评结果) ---------------------------------------------------
 
@@ -577,6 +642,209 @@ class _WorkbookReader:
             return Located(number, cell, decimals, text or None)
         return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell)
 
+    # --- titled tables (the national final-account tables) -------------------------------------------
+
+    def read_title_block(self, key: str, tables: list[tuple[SheetGrid, Region]]) -> None:
+        """The fields of the title block above the tables (`部门：…`, `金额单位：万元`, the year of `2023年度…`),
+        the first table that gives each one counting."""
+        spec = self.template.sheets[key]
+        labels = {name: field_key for field_key, f in spec.fields.items() for name in f.spellings()}
+        target = self.submission.fields.setdefault(key, {})
+        years = [field_key for field_key, f in spec.fields.items() if f.type == "year"]
+        for sheet, region in tables:
+            for row in range(region.first, min(region.first + TITLE_BLOCK_ROWS, region.last + 1)):
+                for col in range(1, sheet.max_col + 1):
+                    if sheet.is_merged_follower(row, col):
+                        continue
+                    self.read_inline_pair(sheet, row, col, labels, spec, target)
+                    year = YEAR_IN_TITLE.search(self.text_at(sheet, row, col))
+                    for field_key in years:
+                        if year is not None and field_key not in target:
+                            cell = a1(row, col)
+                            target[field_key] = Located(
+                                self.parse_field(spec.fields[field_key], year.group(1), "General", sheet.title, cell),
+                                cell,
+                            )
+        self.submission.cover = target
+        unit = target.get("unit")
+        if unit is not None and isinstance(unit.value, str):
+            self.submission.unit = unit.value
+
+    def titled_header(
+        self, key: str, spec: SheetSpec, sheet: SheetGrid, region: Region, wanted: list[set[str]]
+    ) -> TableHeader | None:
+        """The header of a titled table, or None after reporting it missing."""
+        header = find_table_header(
+            sheet,
+            region,
+            {normalise_label(spec.label_header)},
+            spec.block,
+            self.template.header_search_rows,
+            self.text_at,
+            wanted,
+            spec.names(),
+        )
+        if header is None:
+            self.report("required/header", sheet.title, label=spec.label_header, rows=self.template.header_search_rows)
+        return header
+
+    def header_columns(
+        self, key: str, header: TableHeader, specs: Mapping[str, LabelSpec], sheet: SheetGrid
+    ) -> dict[str, int]:
+        """The column of each declared column found in the header; a required one missing is a finding."""
+        columns: dict[str, int] = {}
+        for column_key, column in specs.items():
+            col = header.find(column.spellings(), columns.values())
+            if col is not None:
+                columns[column_key] = col
+            elif column.required:
+                self.report("required/column", sheet.title, label=column.label)
+        self.submission.column_letters[key] = {k: a1(1, c)[:-1] for k, c in columns.items()}
+        return columns
+
+    def row_keys(self, rows: Mapping[str, LabelSpec]) -> dict[str, list[str]]:
+        """Normalised label → the keys of the rows it names, in template order (a label may name several rows, each
+        below the row its `after` names)."""
+        keys: dict[str, list[str]] = {}
+        for row_key, row_spec in rows.items():
+            for name in row_spec.spellings():
+                keys.setdefault(name, []).append(row_key)
+        return keys
+
+    @staticmethod
+    def row_key_of(
+        text: str, keys: dict[str, list[str]], rows: Mapping[str, LabelSpec], seen: dict[str, int]
+    ) -> str | None:
+        """The key of the row a label names here: the first of its rows not read yet whose `after` row was read."""
+        for row_key in keys.get(normalise_label(text), ()):
+            after = rows[row_key].after
+            if row_key not in seen and (after is None or after in seen):
+                return row_key
+        return None
+
+    def read_titled_grid(self, key: str, spec: SheetSpec, sheet: SheetGrid, region: Region) -> None:
+        """A grid table under a title block: labelled rows × columns of one block, or transposed (表7: the rows
+        are header columns and the columns row labels)."""
+        across, down = (spec.rows, spec.columns) if spec.transposed else (spec.columns, spec.rows)
+        header = self.titled_header(key, spec, sheet, region, [s.spellings() for s in across.values()])
+        if header is None:
+            return
+        columns = self.header_columns(key, header, across if spec.transposed else spec.columns, sheet)
+        keys = self.row_keys(down)
+        target = self.submission.grids.setdefault(key, {})
+        seen: dict[str, int] = {}
+        unknown: list[tuple[int, str]] = []
+        for row in range(header.bottom + 1, region.last + 1):
+            text = self.text_at(sheet, row, header.label_col)
+            if not text or is_note(text):
+                continue
+            row_key = self.row_key_of(text, keys, down, seen)
+            if row_key is None:
+                unknown.append((row, text))
+                continue
+            seen[row_key] = row
+            for column_key, col in columns.items():
+                grid_key = (column_key, row_key) if spec.transposed else (row_key, column_key)
+                label = f"{spec.label_of(grid_key[0])}（{spec.label_of(grid_key[1])}）"
+                target[grid_key] = Located(self.amount(sheet, row, col, label), a1(row, col))
+        self.report_unknown_rows(sheet, header.label_col, seen, unknown)
+        for row_key, row_spec in down.items():
+            if row_spec.required and row_key not in seen:
+                self.report("required/row", sheet.title, label=row_spec.label)
+
+    def report_unknown_rows(
+        self, sheet: SheetGrid, label_col: int, seen: dict[str, int], unknown: list[tuple[int, str]]
+    ) -> None:
+        """Rows between the first and the last known row whose label the template does not know."""
+        if seen:
+            first, last = min(seen.values()), max(seen.values())
+            for row, text in unknown:
+                if first < row < last:
+                    self.report("format/unknown-row", sheet.title, (a1(row, label_col),), row=row, value=text)
+
+    def read_codes(self, key: str, spec: SheetSpec, sheet: SheetGrid, region: Region) -> None:
+        """A table whose rows are keyed by a classification code (in one column or split over 类/款/项 columns),
+        besides the rows the template names (合计); an empty one with its note (本单位…无…) is complete."""
+        codes = spec.codes or CodeSpec()
+        header = self.titled_header(key, spec, sheet, region, [s.spellings() for s in spec.columns.values()])
+        if header is None:
+            return
+        columns = self.header_columns(key, header, spec.columns, sheet)
+        code_cols = [
+            col
+            for name in (codes.split or (codes.column or spec.label_header or "",))
+            if (col := header.find({normalise_label(name)}, besides_label=False)) is not None
+        ]
+        name_col = header.find({normalise_label(codes.name)}, code_cols)
+        label_cols = [*code_cols[:1], *([name_col] if name_col is not None else [])]
+        keys = self.row_keys(spec.rows)
+        rows: list[ListRow] = []
+        seen: dict[str, int] = {}
+        noted = False
+        for row in range(header.bottom + 1, region.last + 1):
+            texts = [self.text_at(sheet, row, col) for col in label_cols]
+            if any(is_note(text) for text in texts):
+                noted = noted or any(spec.empty_note and spec.empty_note in text for text in texts)
+                continue
+            named = next((k for t in texts if (k := self.row_key_of(t, keys, spec.rows, seen)) is not None), None)
+            code = self.code_at(sheet, row, code_cols, codes)
+            row_key = named or code
+            if row_key is None:
+                if any(texts) or any(self.holds_content(sheet, row, col) for col in columns.values()):
+                    self.report(
+                        "format/unknown-row", sheet.title, (a1(row, header.label_col),), row=row, value="".join(texts)
+                    )
+                continue
+            if row_key in seen:
+                self.report("format/duplicate-row", sheet.title, (a1(row, header.label_col),), row=row, value=row_key)
+                continue
+            seen[row_key] = row
+            values = {
+                column_key: Located(
+                    self.amount(sheet, row, col, f"{row_key} {spec.columns[column_key].label}"), a1(row, col)
+                )
+                for column_key, col in columns.items()
+            }
+            if code is not None and named is None:
+                values[CODE] = Located(code, a1(row, code_cols[0]))
+            if name_col is not None and (name := self.text_at(sheet, row, name_col)):
+                values[NAME] = Located(name, a1(row, name_col))
+            rows.append(ListRow(row, values, is_total=row_key == TOTAL_ROW, key=row_key))
+        self.submission.lists[key] = rows
+        if noted and not any(item.key != TOTAL_ROW or any(v.value for v in item.values.values()) for item in rows):
+            return  # published empty with its note: complete
+        self.report_orphans(sheet, rows, codes)
+        for row_key, row_spec in spec.rows.items():
+            if row_spec.required and row_key not in seen:
+                self.report("required/row", sheet.title, label=row_spec.label)
+
+    def code_at(self, sheet: SheetGrid, row: int, cols: list[int], codes: CodeSpec) -> str | None:
+        """A row's classification code: its digits, joined from the split columns (`206` `01` `01` → `2060101`),
+        or None when the row has no code of a known length."""
+        parts = []
+        for position, col in enumerate(cols):
+            raw = sheet.get(row, col)
+            value = raw.value if raw is not None else None
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # a code saved as a number by a program that knew no better
+            text = "".join(clean_text(value).split()) if value is not None else ""
+            if isinstance(value, int) and position > 0:
+                text = text.zfill(2)  # 款 and 项 saved as numbers lose their leading zero
+            if not text:
+                break
+            parts.append(text)
+        code = "".join(parts)
+        return code if code.isdigit() and len(code) in codes.lengths else None
+
+    def report_orphans(self, sheet: SheetGrid, rows: list[ListRow], codes: CodeSpec) -> None:
+        """A code row whose parent (its code cut to the level above) is not in the table."""
+        present = {item.key for item in rows}
+        for item in rows:
+            parent = parent_code(item.key or "", codes.lengths)
+            if parent is not None and parent not in present:
+                cell = item.values[CODE].cell if CODE in item.values else None
+                self.report("format/orphan-code", sheet.title, (cell,) if cell else (), value=item.key, parent=parent)
+
     @staticmethod
     def canonical_values(spec: SheetSpec, rows: list[ListRow]) -> None:
         """Values the template says mean one thing (服务对象满意度指标 for 满意度指标) replaced by its name."""
@@ -591,7 +859,7 @@ class _WorkbookReader:
 
 
 def read_submissions(
-    paths: list[Path], template: Template | None = None, limits: ReaderLimits | None = None
+    paths: list[Path], templates: Template | TemplateSet | None = None, limits: ReaderLimits | None = None
 ) -> list[ReadSubmission]:
     """Every file read, in order; one file's failure never stops the others."""
-    return [read_submission(path, template, limits) for path in paths]
+    return [read_submission(path, templates, limits) for path in paths]
