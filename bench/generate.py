@@ -3,11 +3,16 @@
 Each variant is written once with openpyxl (`workbooks.samples`); every file then gets its own bureau
 code and name patched into the cover sheet, so that all N files differ in content (and so load as N
 bureaus, each with version 1) at a fraction of openpyxl's writing cost.
+
+The national mix (`national-2023`) is the seed department's nine 部门决算公开表, as .xlsx and as BIFF8 .xls,
+clean and with each planted error; every file gets its own department name (部门：…), patched in place with a
+name of the same length, so that the .xls records keep their sizes.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,11 +78,16 @@ def _patched(template: bytes, replacements: dict[bytes, bytes]) -> bytes:
     return out.getvalue()
 
 
-def generate(count: int, directory: Path) -> list[Path]:
-    """Write `count` workbooks into `directory` (reused when it already holds at least these files).
+FORMATS = ("spec-v1", "national-2023")
+
+
+def generate(count: int, directory: Path, sample_format: str = "spec-v1") -> list[Path]:
+    """Write `count` workbooks of a format into `directory` (reused when it already holds at least these files).
 
     File i is the same whatever the count, so a directory generated for more files holds these too.
     """
+    if sample_format == "national-2023":
+        return _generate_national(count, directory)
     names = [f"{i:05d}-{_variant_of(i).name}.xlsx" for i in range(count)]
     for stamp in directory.glob(f".generated-{GENERATOR_VERSION}-*"):
         if int(stamp.name.rsplit("-", 1)[1]) >= count:
@@ -108,3 +118,67 @@ def generate(count: int, directory: Path) -> list[Path]:
         (directory / name).write_bytes(data)
     stamp.write_text("complete\n")
     return [directory / name for name in names]
+
+
+# The national mix: most departments pass; about one in five has one of the planted errors.
+NATIONAL_VARIANTS = (("seed", 40, ".xlsx"), ("seed", 40, ".xls"), ("planted", 10, ".xlsx"), ("planted", 10, ".xls"))
+
+
+def _national_variant_of(index: int) -> tuple[str, str]:
+    slot = (index * 37) % 100
+    for name, share, suffix in NATIONAL_VARIANTS:
+        if slot < share:
+            return name, suffix
+        slot -= share
+    raise AssertionError("shares add up to 100")
+
+
+def _generate_national(count: int, directory: Path) -> list[Path]:
+    from workbooks.national_samples import (
+        national_planted_errors,
+        national_seed_figures,
+        write_national_xls,
+        write_national_xlsx,
+    )
+
+    variants = [_national_variant_of(i) for i in range(count)]
+    names = [f"{i:05d}-national-{name}{suffix}" for i, (name, suffix) in enumerate(variants)]
+    stamp_prefix = f".generated-national-{GENERATOR_VERSION}-"
+    for stamp in directory.glob(f"{stamp_prefix}*"):
+        if int(stamp.name.rsplit("-", 1)[1]) >= count:
+            return [directory / name for name in names]
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in [*directory.glob("*national*"), *directory.glob(f"{stamp_prefix}*")]:
+        old.unlink()
+    seed = national_seed_figures()
+    planted = [p.figures for p in national_planted_errors().values()]
+    scratch = directory / ".scratch"
+    scratch.mkdir(exist_ok=True)
+    written: dict[tuple[str, int], bytes] = {}
+    for suffix in (".xlsx", ".xls"):
+        write = write_national_xlsx if suffix == ".xlsx" else write_national_xls
+        for number, figures in enumerate([seed, *planted]):
+            written[(suffix, number)] = write(figures, scratch / f"{number}{suffix}").read_bytes()
+    department = seed.department
+    for index, ((name, suffix), file_name) in enumerate(zip(variants, names, strict=True)):
+        number = 0 if name == "seed" else 1 + index % len(planted)
+        unique = department[: len(department) - 5] + f"{index:05d}"  # same length: BIFF records keep their sizes
+        data = written[(suffix, number)]
+        for encoding in ("utf-16-le", "utf-8"):  # the .xls string table, the .xlsx shared strings
+            data = data.replace(department.encode(encoding), unique.encode(encoding))
+        if suffix == ".xlsx":
+            data = _patched_all(data, department, unique)
+        (directory / file_name).write_bytes(data)
+    shutil.rmtree(scratch)
+    (directory / f"{stamp_prefix}{count}").write_text("complete\n")
+    return [directory / name for name in names]
+
+
+def _patched_all(data: bytes, old: str, new: str) -> bytes:
+    """An .xlsx with a text replaced in every part (its strings are inside the compressed parts)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info.filename).replace(old.encode(), new.encode()))
+    return out.getvalue()

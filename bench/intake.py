@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.generate import generate
+from bench.generate import FORMATS, generate
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -154,7 +154,7 @@ def measure_intake(files: list[Path], work: Path, database_url: str, batch_size:
 
 def _stage(args: argparse.Namespace) -> None:
     """Run one measurement in this process and print its result as one JSON line."""
-    files = generate(args.count, Path(args.files))
+    files = generate(args.count, Path(args.files), args.format)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     measured = files
@@ -191,11 +191,17 @@ def _fresh_postgres(admin_url: str) -> tuple[str, Callable[[], None]] | None:
     return admin_url.rsplit("/", 1)[0] + f"/{name}", drop
 
 
-def _run_stage(args: argparse.Namespace, stage: str, work: Path, database_url: str = "") -> dict[str, Any]:
+def _files_dir(args: argparse.Namespace, sample_format: str) -> Path:
+    return args.workdir / ("files" if sample_format == "spec-v1" else f"files-{sample_format}")
+
+
+def _run_stage(
+    args: argparse.Namespace, stage: str, work: Path, database_url: str = "", sample_format: str = "spec-v1"
+) -> dict[str, Any]:
     command = [
         sys.executable, "-m", "bench.intake", "--stage", stage, "-n", str(args.count),
-        "--files", str(args.workdir / "files"), "--work", str(work), "--naive-sample", str(args.naive_sample),
-        "--batch-size", str(args.batch_size), "--database-url", database_url,
+        "--files", str(_files_dir(args, sample_format)), "--work", str(work), "--naive-sample", str(args.naive_sample),
+        "--batch-size", str(args.batch_size), "--database-url", database_url, "--format", sample_format,
     ]  # fmt: skip
     environment = {
         **os.environ,
@@ -223,6 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=0, help="reading processes (default: one per core)")
     parser.add_argument("--postgres", default=os.environ.get("BUDGETFLOW_BENCH_POSTGRES", DEFAULT_POSTGRES))
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--national",
+        action="store_true",
+        help="also run the intake on a national-2023 mix of the same size, and give the per-file ratio to v1",
+    )
+    parser.add_argument("--format", default="spec-v1", choices=FORMATS, help=argparse.SUPPRESS)
     parser.add_argument("--stage", choices=["raw", "naive", "intake"], help=argparse.SUPPRESS)
     parser.add_argument("--files", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -236,24 +248,32 @@ def main(argv: list[str] | None = None) -> None:
     from rich.table import Table
 
     console = Console(stderr=args.json)
-    with console.status(f"generating {args.count} workbooks in {args.workdir / 'files'} …"):
-        generate(args.count, args.workdir / "files")
+    formats = ["spec-v1", *(["national-2023"] if args.national else [])]
+    for sample_format in formats:
+        with console.status(f"generating {args.count} {sample_format} workbooks …"):
+            generate(args.count, _files_dir(args, sample_format), sample_format)
     results: dict[str, dict[str, Any]] = {}
-    steps: list[tuple[str, str, str]] = [
-        ("raw_openpyxl", "raw", ""),
-        ("naive", "naive", ""),
-        ("intake_sqlite", "intake", f"sqlite:///{args.workdir / 'runs' / 'intake_sqlite' / 'budgetflow.db'}"),
+    steps: list[tuple[str, str, str, str]] = [
+        ("raw_openpyxl", "raw", "", "spec-v1"),
+        ("naive", "naive", "", "spec-v1"),
     ]
-    postgres = _fresh_postgres(args.postgres)
-    if postgres is not None:
-        steps.append(("intake_postgres", "intake", postgres[0]))
+    for sample_format in formats:
+        prefix = "" if sample_format == "spec-v1" else "national_"
+        sqlite = f"sqlite:///{args.workdir / 'runs' / f'{prefix}intake_sqlite' / 'budgetflow.db'}"
+        steps.append((f"{prefix}intake_sqlite", "intake", sqlite, sample_format))
+    postgres = [_fresh_postgres(args.postgres) for _ in formats]
+    for sample_format, database in zip(formats, postgres, strict=True):
+        if database is not None:
+            prefix = "" if sample_format == "spec-v1" else "national_"
+            steps.append((f"{prefix}intake_postgres", "intake", database[0], sample_format))
     try:
-        for key, stage, url in steps:
+        for key, stage, url, sample_format in steps:
             with console.status(f"measuring {key} …"):
-                results[key] = _run_stage(args, stage, args.workdir / "runs" / key, url)
+                results[key] = _run_stage(args, stage, args.workdir / "runs" / key, url, sample_format)
     finally:
-        if postgres is not None:
-            postgres[1]()
+        for database in postgres:
+            if database is not None:
+                database[1]()
 
     per_file = {key: result["ms_per_file"] for key, result in results.items()}
     intake_ms = per_file["intake_sqlite"]
@@ -269,6 +289,11 @@ def main(argv: list[str] | None = None) -> None:
         "naive_sample": results["naive"]["files"],
         "cores": os.cpu_count(),
     }
+    for database in ("sqlite", "postgres"):
+        if f"national_intake_{database}" in per_file and f"intake_{database}" in per_file:
+            summary[f"national_intake_{database}_ms"] = round(per_file[f"national_intake_{database}"], 3)
+            ratio = per_file[f"national_intake_{database}"] / per_file[f"intake_{database}"]
+            summary[f"national_over_v1_{database}"] = round(ratio, 2)
     if args.json:
         print(json.dumps(summary))
         return
@@ -291,6 +316,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{summary['naive_sample']} files and extrapolated)\n"
         f"peak memory of the intake runs: {summary['peak_rss_mb']} MB  (target ≤ 500)"
     )
+    for database in ("sqlite", "postgres"):
+        if f"national_over_v1_{database}" in summary:
+            console.print(
+                f"national ÷ v1 per file ({database}) = {summary[f'national_over_v1_{database}']}  (target ≤ 1.5)"
+            )
 
 
 if __name__ == "__main__":

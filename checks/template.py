@@ -262,6 +262,8 @@ class Template(_Strict):
                 ("cover_sheet",),
                 f"cover_sheet {self.cover_sheet!r} is not a keyvalue or title sheet of this template",
             )
+        elif cover.kind == "title" and not any(sheet.titled for sheet in self.sheets.values()):
+            yield ("cover_sheet",), "a title cover_sheet reads the title block of titled sheets, and none is titled"
         for key, sheet in self.sheets.items():
             for column in sheet.value_aliases:
                 if column not in sheet.columns:
@@ -276,6 +278,16 @@ class Template(_Strict):
                 )
             elif sheet.kind not in FIELD_SHEETS and sheet.fields:
                 yield ("sheets", key, "fields"), f"sheet {key} is a {sheet.kind} sheet: it has columns, not fields"
+            for row_key, row in sheet.rows.items():
+                if row.after is not None and row.after not in sheet.rows:
+                    problem = f"sheet {key}: row {row_key} comes after unknown row {row.after!r}"
+                    yield ("sheets", key, "rows", row_key, "after"), problem
+            if sheet.block < 1:
+                yield ("sheets", key, "block"), f"sheet {key}: block counts from 1 (the leftmost block)"
+            if sheet.transposed and sheet.kind != "grid":
+                yield ("sheets", key, "transposed"), f"sheet {key}: only a grid sheet can be transposed"
+            if sheet.codes is not None and sheet.kind != "codes":
+                yield ("sheets", key, "codes"), f"sheet {key}: only a codes sheet has codes"
             if sheet.kind == "codes" and sheet.codes is None:
                 yield (
                     ("sheets", key, "kind"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from budgetflow.cli import app
-from checks.template import TemplateError, default_template, load_template
+from checks.template import TemplateError, default_template, default_templates, load_template
 from tests.test_cli import runner
 
 BUNDLED = Path(__file__).parents[1] / "checks" / "templates" / "spec-v1.yaml"
@@ -99,3 +99,37 @@ def test_validate_refuses_a_broken_template_before_reading_any_file(tmp_path: Pa
     assert "模板无法使用" in result.stderr
     assert f"line {_line_of(text, 'other_table: summry')}: rule cross-sheet/projects" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+NATIONAL = Path(__file__).parents[1] / "checks" / "templates" / "national-2023.yaml"
+
+
+@pytest.mark.parametrize(
+    ("original", "changed", "said"),
+    [
+        (
+            "carry_in_fund: {label: 政府性基金预算财政拨款, after: carry_in}",
+            "carry_in_fund: {label: 政府性基金预算财政拨款, after: carry_on}",
+            "comes after unknown row 'carry_on'",
+        ),
+        ("    right: [t5.total.total]", "    right: [t5.total.totl]", "unknown column 'totl' of sheet t5"),
+        ("    right: [t8.total.total]", "    right: [t88.total.total]", "unknown sheet 't88'"),
+        ("  - id: hierarchy/t9\n    kind: hierarchy", "  - id: hierarchy/t9\n    kind: hierarchies", ".kind: Input"),
+        ("    codes: {split: [类, 款, 项], name: 科目名称}\n", "", "it needs `codes`"),
+        ("    transposed: true", "    transposed: true\n    block: 0", "block counts from 1"),
+    ],
+)
+def test_the_national_template_is_checked_the_same_way(tmp_path: Path, original: str, changed: str, said: str) -> None:
+    text = NATIONAL.read_text(encoding="utf-8")
+    assert text.count(original) == 1, original
+    edited = text.replace(original, changed)
+    path = tmp_path / "national.yaml"
+    path.write_text(edited, encoding="utf-8")
+    with pytest.raises(TemplateError) as refused:
+        load_template(path)
+    assert said in str(refused.value)
+    assert "national.yaml, line " in str(refused.value)
+
+
+def test_every_bundled_template_loads() -> None:
+    assert {template.name for template in default_templates().templates} == {"spec-v1", "national-2023"}

@@ -73,8 +73,9 @@ _STRICT_TO_TRANSITIONAL = tuple(
 )
 _CELL_TAG = re.compile(rb"<c\s([^>]*)>")
 # r, then s, then t, then other attributes: the order every known writer uses; any other is read by _CELL_TAG.
+# An empty cell may close with ` />` (Python's own XML writer, as openpyxl uses it).
 _PLAIN_CELL_TAG = re.compile(
-    rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="([0-9]{1,6})")?(?: t="([a-zA-Z]+)")?(?: [a-zA-Z]+="[^"<>]*")*/?>'
+    rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="([0-9]{1,6})")?(?: t="([a-zA-Z]+)")?(?: [a-zA-Z]+="[^"<>]*")* ?/?>'
 )
 _CELL_REF = re.compile(rb'(?:^|\s)r="([A-Z]{1,3})([0-9]{1,7})"')
 _CELL_STYLE = re.compile(rb'(?:^|\s)s="([0-9]{1,6})"')

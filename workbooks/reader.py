@@ -107,6 +107,7 @@ class _WorkbookReader:
     _failed: dict[tuple[str, int, int], FormulaError] = field(default_factory=dict)  # formula cell → why not
     _stale: dict[str, dict[str, tuple[Any, Decimal | None]]] = field(default_factory=dict)  # sheet → cell → values
     _title_texts: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # sheet → text → rows
+    _labels: dict[tuple[int, int, int], str] = field(default_factory=dict)  # (sheet, row, column) → label
 
     # --- findings -------------------------------------------------------------------------------
 
@@ -301,6 +302,15 @@ class _WorkbookReader:
             return ""
         return clean_text(raw.value)
 
+    def label_at(self, sheet: SheetGrid, row: int, col: int) -> str:
+        """A cell's text normalised as labels are compared; kept, since finding a titled table's header reads the
+        same header cells for each table and block."""
+        key = (id(sheet), row, col)
+        label = self._labels.get(key)
+        if label is None:
+            label = self._labels[key] = normalise_label(self.text_at(sheet, row, col))
+        return label
+
     # --- workbook -------------------------------------------------------------------------------
 
     def read(self) -> None:
@@ -375,7 +385,7 @@ class _WorkbookReader:
         for sheet in self.grid.sheets:
             texts = self._title_texts.get(sheet.title)
             if texts is None:
-                texts = self._title_texts[sheet.title] = title_rows(sheet, self.text_at)
+                texts = self._title_texts[sheet.title] = title_rows(sheet, self.label_at)
             rows = [row for name in names for row in texts.get(name, ())]
             if rows:
                 return sheet, min(rows)
@@ -529,6 +539,12 @@ class _WorkbookReader:
             if row_spec.required and row_key not in seen:
                 self.report("required/row", sheet.title, label=row_spec.label)
 
+    def amount_if_any(self, sheet: SheetGrid, row: int, col: int, label: str) -> Decimal | None:
+        """The amount of a cell, None at once for a cell that holds nothing (most of a code table's)."""
+        if sheet.get(row, col) is None:
+            return None
+        return self.amount(sheet, row, col, label)
+
     def amount(self, sheet: SheetGrid, row: int, col: int, label: str) -> Decimal | None:
         try:
             raw, _ = self.value_at(sheet, row, col)
@@ -680,7 +696,7 @@ class _WorkbookReader:
             {normalise_label(spec.label_header)},
             spec.block,
             self.template.header_search_rows,
-            self.text_at,
+            self.label_at,
             wanted,
             spec.names(),
         )
@@ -746,7 +762,7 @@ class _WorkbookReader:
             for column_key, col in columns.items():
                 grid_key = (column_key, row_key) if spec.transposed else (row_key, column_key)
                 label = f"{spec.label_of(grid_key[0])}（{spec.label_of(grid_key[1])}）"
-                target[grid_key] = Located(self.amount(sheet, row, col, label), a1(row, col))
+                target[grid_key] = Located(self.amount_if_any(sheet, row, col, label), a1(row, col))
         self.report_unknown_rows(sheet, header.label_col, seen, unknown)
         for row_key, row_spec in down.items():
             if row_spec.required and row_key not in seen:
@@ -801,7 +817,7 @@ class _WorkbookReader:
             seen[row_key] = row
             values = {
                 column_key: Located(
-                    self.amount(sheet, row, col, f"{row_key} {spec.columns[column_key].label}"), a1(row, col)
+                    self.amount_if_any(sheet, row, col, f"{row_key} {spec.columns[column_key].label}"), a1(row, col)
                 )
                 for column_key, col in columns.items()
             }

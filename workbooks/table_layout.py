@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from checks.labels import normalise_label
 from workbooks.cells import SheetGrid
 
-TextAt = Callable[[SheetGrid, int, int], str]  # a cell's text as written, merged ranges resolved
+LabelAt = Callable[[SheetGrid, int, int], str]  # a cell's normalised text (checks.labels), merged ranges resolved
 COLUMN_NUMBERS = "栏次"
-_TITLE_BLOCK_MARKS = (":", "：")  # 部门：…, 金额单位：… (a header label carries no colon)
+_TITLE_BLOCK_MARKS = (":",)  # 部门：…, 金额单位：… (after NFKC; a header label carries none)
 _HEADER_ROWS_ABOVE = 2  # header rows above the label header's row: 本年支出 over 合计 基本支出 项目支出
 _HEADER_ROWS_BELOW = 3  # rows below it that may still be header: 类 款 项, 栏次
 
@@ -66,13 +65,13 @@ def table_regions(sheet: SheetGrid, starts: dict[str, int]) -> dict[str, Region]
     return regions
 
 
-def title_rows(sheet: SheetGrid, text_at: TextAt) -> dict[str, list[int]]:
+def title_rows(sheet: SheetGrid, label_at: LabelAt) -> dict[str, list[int]]:
     """Every normalised text of the sheet and the rows it is on: where tables' titles and numbers are looked for."""
     found: dict[str, list[int]] = {}
     for (row, col), raw in sorted(sheet.cells.items()):
         if raw.value is None or not isinstance(raw.value, str):
             continue
-        text = normalise_label(text_at(sheet, row, col))
+        text = label_at(sheet, row, col)
         if text and row not in found.get(text, ()):
             found.setdefault(text, []).append(row)
     return found
@@ -84,7 +83,7 @@ def find_table_header(
     label_spellings: set[str],
     block: int,
     search_rows: int,
-    text_at: TextAt,
+    label_at: LabelAt,
     wanted: list[set[str]],
     names: set[str],
 ) -> TableHeader | None:
@@ -95,17 +94,16 @@ def find_table_header(
         label_cols = [
             col
             for col in range(1, sheet.max_col + 1)
-            if not sheet.is_merged_follower(row, col) and normalise_label(text_at(sheet, row, col)) in label_spellings
+            if not sheet.is_merged_follower(row, col) and label_at(sheet, row, col) in label_spellings
         ]
         if len(label_cols) < block:
             continue
         first_col = label_cols[block - 1]
         last_col = label_cols[block] - 1 if len(label_cols) > block else sheet.max_col
-        top = _header_top(sheet, region, row, (first_col, last_col), names, text_at)
-        bottom = _header_bottom(sheet, region, row, first_col, last_col, text_at)
+        top = _header_top(sheet, region, row, (first_col, last_col), names, label_at)
+        bottom = _header_bottom(sheet, region, row, first_col, last_col, label_at)
         texts = {
-            col: [normalise_label(text_at(sheet, r, col)) for r in range(top, bottom + 1)]
-            for col in range(first_col, last_col + 1)
+            col: [label_at(sheet, r, col) for r in range(top, bottom + 1)] for col in range(first_col, last_col + 1)
         }
         header = TableHeader(row, top, bottom, first_col, first_col, last_col, texts)
         if any(header.find(spellings) is not None for spellings in wanted):
@@ -113,33 +111,31 @@ def find_table_header(
     return None
 
 
-def _is_title_block_row(sheet: SheetGrid, row: int, names: set[str], text_at: TextAt) -> bool:
+def _is_title_block_row(sheet: SheetGrid, row: int, names: set[str], label_at: LabelAt) -> bool:
     """A row of the title block: the table's title or number, or a `部门：…` / `金额单位：…` pair."""
-    texts = [text_at(sheet, row, col) for col in range(1, sheet.max_col + 1)]
-    return any(mark in text for text in texts for mark in _TITLE_BLOCK_MARKS) or any(
-        normalise_label(text) in names for text in texts
-    )
+    texts = [label_at(sheet, row, col) for col in range(1, sheet.max_col + 1)]
+    return any(mark in text for text in texts for mark in _TITLE_BLOCK_MARKS) or any(text in names for text in texts)
 
 
 def _header_top(
-    sheet: SheetGrid, region: Region, row: int, span: tuple[int, int], names: set[str], text_at: TextAt
+    sheet: SheetGrid, region: Region, row: int, span: tuple[int, int], names: set[str], label_at: LabelAt
 ) -> int:
     """The first header row: up to two rows above the label header's, below the title block."""
     first_col, last_col = span
     top = row
     for above in range(row - 1, max(region.first, row - _HEADER_ROWS_ABOVE) - 1, -1):
-        if _is_title_block_row(sheet, above, names, text_at):
+        if _is_title_block_row(sheet, above, names, label_at):
             break
-        if not any(text_at(sheet, above, col) for col in range(first_col, last_col + 1)):
+        if not any(label_at(sheet, above, col) for col in range(first_col, last_col + 1)):
             break
         top = above
     return top
 
 
-def _header_bottom(sheet: SheetGrid, region: Region, row: int, first_col: int, last_col: int, text_at: TextAt) -> int:
+def _header_bottom(sheet: SheetGrid, region: Region, row: int, first_col: int, last_col: int, label_at: LabelAt) -> int:
     """The last header row: the 栏次 row if one follows closely, else the lowest row of the label row's merges."""
     for below in range(row, min(row + _HEADER_ROWS_BELOW, region.last) + 1):
-        if any(normalise_label(text_at(sheet, below, col)) == COLUMN_NUMBERS for col in range(first_col, last_col + 1)):
+        if any(label_at(sheet, below, col) == COLUMN_NUMBERS for col in range(first_col, last_col + 1)):
             return below
     bottom = row
     for min_col, min_row, max_col, max_row in sheet.merged:
