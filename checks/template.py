@@ -278,9 +278,9 @@ class Template(_Strict):
                 )
             elif sheet.kind not in FIELD_SHEETS and sheet.fields:
                 yield ("sheets", key, "fields"), f"sheet {key} is a {sheet.kind} sheet: it has columns, not fields"
-            for row_key, row in sheet.rows.items():
-                if row.after is not None and row.after not in sheet.rows:
-                    problem = f"sheet {key}: row {row_key} comes after unknown row {row.after!r}"
+            for row_key, row_spec in sheet.rows.items():
+                if row_spec.after is not None and row_spec.after not in sheet.rows:
+                    problem = f"sheet {key}: row {row_key} comes after unknown row {row_spec.after!r}"
                     yield ("sheets", key, "rows", row_key, "after"), problem
             if sheet.block < 1:
                 yield ("sheets", key, "block"), f"sheet {key}: block counts from 1 (the leftmost block)"
