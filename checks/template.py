@@ -280,8 +280,8 @@ class Template(_Strict):
                 yield ("sheets", key, "fields"), f"sheet {key} is a {sheet.kind} sheet: it has columns, not fields"
             for row_key, row_spec in sheet.rows.items():
                 if row_spec.after is not None and row_spec.after not in sheet.rows:
-                    problem = f"sheet {key}: row {row_key} comes after unknown row {row_spec.after!r}"
-                    yield ("sheets", key, "rows", row_key, "after"), problem
+                    said = f"sheet {key}: row {row_key} comes after unknown row {row_spec.after!r}"
+                    yield ("sheets", key, "rows", row_key, "after"), said
             if sheet.block < 1:
                 yield ("sheets", key, "block"), f"sheet {key}: block counts from 1 (the leftmost block)"
             if sheet.transposed and sheet.kind != "grid":
