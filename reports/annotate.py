@@ -165,6 +165,8 @@ def annotate_workbook(
     understand the package; as a converted .xlsx where openpyxl cannot open the file either."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
+    if writer != "converted" and not zipfile.is_zipfile(original):
+        writer = "converted"  # an .xls (a compound file): neither part edits nor openpyxl can open it
     if writer == "parts":
         try:
             write_annotated_parts(original, findings, temporary, title)

@@ -4,6 +4,7 @@ checked within and between tables, chosen by what the workbook holds, and taken 
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from intake import pipeline
 from models.reporting import RegistryEntry, import_registry, period_report
 from models.tables import SheetValue
 from tests.test_store import SEED_CODE, Intake, intake, reading_workers  # noqa: F401  (fixtures)
+from workbooks.grid import open_grid
 from workbooks.national_samples import (
     national_planted_errors,
     national_seed_figures,
@@ -188,14 +190,57 @@ def test_validate_says_which_template_it_picked(written: Path) -> None:
     assert document["fiscal_year"] == 2023
 
 
+def _bundle(path: Path, members: list[Path], names: list[str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for member, name in zip(members, names or [m.name for m in members], strict=True):
+            bundle.write(member, name)
+        bundle.writestr("__MACOSX/._公开01表.xls", b"resource fork")  # what a Mac's archiver adds
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".xls", ".xlsx"])
+def test_nine_workbooks_sent_together_in_one_zip_are_one_submission(tmp_path: Path, suffix: str) -> None:
+    members = write_national_separate(national_seed_figures(), tmp_path / "tables", suffix)
+    assert len(members) == 9
+
+    read, report = _checked(_bundle(tmp_path / "2023-决算公开表.zip", members))
+
+    assert (read.template, report.status, report.findings) == ("national-2023", "passed", [])
+    assert read.sheets["t8"] == "公开08表" and read.cover["bureau_name"].value == DEPARTMENT
+
+
 def test_one_table_alone_lacks_the_others(tmp_path: Path) -> None:
-    """Nine workbooks sent together are not yet taken as one submission: each is checked on its own."""
     [first, *_] = write_national_separate(national_seed_figures(), tmp_path)
 
     read, report = _checked(first)
 
     assert read.template == "national-2023"
     assert {f.rule for f in report.findings} >= {"required/sheet"}
+
+
+def test_a_bundle_names_the_member_it_cannot_read_and_keeps_clashing_sheets_apart(tmp_path: Path) -> None:
+    members = write_national_separate(national_seed_figures(), tmp_path / "tables", ".xls")
+    broken = tmp_path / "公开09表.xls"
+    broken.write_bytes(b"not a workbook at all, just text\n")
+    wrong = _bundle(tmp_path / "wrong.zip", [*members[:8], broken])
+    read, report = _checked(wrong)
+    assert report.status == "unreadable"
+    assert "压缩包内的 公开09表.xls" in report.findings[0].message
+
+    twice = _bundle(tmp_path / "twice.zip", [members[0], members[0]], ["公开01表.xls", "再报/公开01表.xls"])
+    assert [sheet.title for sheet in open_grid(twice).sheets] == ["公开01表", "公开01表-公开01表"]
+
+
+def test_a_zip_inside_a_bundle_is_not_opened(tmp_path: Path) -> None:
+    members = write_national_separate(national_seed_figures(), tmp_path / "tables", ".xls")
+    inner = _bundle(tmp_path / "inner.zip", members)
+    outer = tmp_path / "outer.zip"
+    with zipfile.ZipFile(outer, "w") as bundle:
+        bundle.write(inner, "公开表.xlsx")  # a bundle in a workbook's clothing
+
+    _, report = _checked(outer)
+
+    assert report.status == "unreadable" and "压缩包内的 公开表.xlsx" in report.findings[0].message
 
 
 def test_the_samples_command_writes_the_national_tables(tmp_path: Path) -> None:
@@ -259,3 +304,15 @@ def test_its_outputs_and_period_report_come_from_the_national_tables(registered:
     assert (line.income_total, line.expense_total) == (D("11658.78"), D("11658.78"))
     assert (line.three_public_budget, line.three_public_actual) == (D(12), D("11.84"))
     assert line.budget_total is None and line.self_total is None  # the national tables have no such figures
+
+
+def test_the_intake_takes_a_zip_of_the_nine_tables_as_one_submission(registered: Intake, tmp_path: Path) -> None:
+    members = write_national_separate(national_seed_figures(), tmp_path / "tables", ".xls")
+    registered.deliver_bytes("2023-科工信局-决算公开表.zip", _bundle(tmp_path / "b.zip", members).read_bytes())
+
+    [outcome] = registered.run()
+
+    [submission] = registered.submissions()
+    assert (outcome.outcome, submission.template, submission.status) == ("loaded", "national-2023", "passed")
+    assert (submission.bureau_code, submission.fiscal_year, submission.version) == (SEED_CODE, 2023, 1)
+    assert registered.values_of(submission.id, "t9")[("2230105", "total")].number == D(8)

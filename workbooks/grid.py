@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import codecs
 import stat
+import tempfile
 import zipfile
 import zlib
-from pathlib import Path
+from pathlib import Path, PurePath
 from xml.etree.ElementTree import ParseError
 
 import python_calamine
@@ -144,23 +145,12 @@ def check_regular_file(path: Path, limits: ReaderLimits) -> int:
 
 
 def open_grid(path: Path, limits: ReaderLimits | None = None) -> WorkbookGrid:
-    """Every sheet of the workbook as raw cells; raises UnreadableWorkbook with the reason."""
+    """Every sheet of the workbook as raw cells (of every workbook, for a zip of workbooks sent together);
+    raises UnreadableWorkbook with the reason."""
     limits = limits or DEFAULT_READER_LIMITS
     check_regular_file(path, limits)
     try:
-        head = _head(path, PROLOG_LIMIT)
-    except OSError as exc:
-        raise UnreadableWorkbook(f"文件无法打开：{exc.strerror or exc}") from exc
-    try:
-        # The magic first: an .xls that embeds a theme holds a zip inside, which `zipfile.is_zipfile` finds.
-        if head.startswith(CFB_MAGIC):
-            if is_encrypted_cfb(path):
-                raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后重新提交")
-            return read_xls(path, limits)
-        if not head.startswith(_ZIP_MAGICS) or not zipfile.is_zipfile(path):
-            raise UnreadableWorkbook(_explain_not_a_workbook(head))
-        package = open_package(path, limits)
-        return _read_package(path, package, limits)
+        return _open(path, limits, bundled=False)
     except UnreadableWorkbook:
         raise
     except OSError as exc:
@@ -169,15 +159,71 @@ def open_grid(path: Path, limits: ReaderLimits | None = None) -> WorkbookGrid:
         raise _engine_failure(exc) from exc
 
 
-def _read_package(path: Path, package: Package, limits: ReaderLimits) -> WorkbookGrid:
+def _read_package(path: Path, package: Package, limits: ReaderLimits, *, bundled: bool = False) -> WorkbookGrid:
     if package.is_ods():
         return read_ods(path, package, limits)
     main = package.office_document()
+    members = package.bundled_workbooks() if main is None else None
+    if members is not None and not bundled:
+        return _read_bundle(package, members, limits)
     if main is None:
         raise UnreadableWorkbook(_explain_no_workbook(package.names))
     if main.endswith(".bin"):
         return _read_xlsb(path, limits)
     return read_ooxml(path, package, limits)
+
+
+def _member_name(name: str) -> str:
+    """A member's name as its sender wrote it: Windows archivers store Chinese names in GBK without saying so,
+    which zipfile reads as code page 437."""
+    try:
+        return name.encode("cp437").decode("gbk")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return name
+
+
+def _read_bundle(package: Package, members: list[str], limits: ReaderLimits) -> WorkbookGrid:
+    """The sheets of every workbook in a zip of tables sent together (nine workbooks of one table each), as one
+    workbook: each member read as a file of its own, within the same limits; a sheet whose title another member
+    has already used is named after its file too. A zip inside a member is not opened again."""
+    sheets: list[SheetGrid] = []
+    titles: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="budgetflow-bundle-") as folder:
+        for position, member in enumerate(members):
+            shown = _member_name(member)
+            copy = Path(folder) / f"{position}{PurePath(member).suffix.lower()}"
+            copy.write_bytes(package.workbooks[member])
+            try:
+                grid = _open(copy, limits, bundled=True)
+            except UnreadableWorkbook as exc:
+                raise UnreadableWorkbook(f"压缩包内的 {shown}：{exc}") from exc
+            finally:
+                copy.unlink()
+            for sheet in grid.sheets:
+                if sheet.title in titles:
+                    sheet.title = f"{PurePath(shown).stem}-{sheet.title}"[:31]
+                titles.add(sheet.title)
+                sheets.append(sheet)
+            if len(sheets) > limits.max_sheets:
+                raise UnreadableWorkbook(f"压缩包内的工作簿共有超过 {limits.max_sheets} 个工作表，拒绝读取")
+    return WorkbookGrid(sheets)
+
+
+def _open(path: Path, limits: ReaderLimits, *, bundled: bool) -> WorkbookGrid:
+    """A file's sheets by its format as its content tells it; `bundled`: a workbook inside a bundle, which may not
+    be a bundle itself."""
+    try:
+        head = _head(path, PROLOG_LIMIT)
+    except OSError as exc:
+        raise UnreadableWorkbook(f"文件无法打开：{exc.strerror or exc}") from exc
+    # The magic first: an .xls that embeds a theme holds a zip inside, which `zipfile.is_zipfile` finds.
+    if head.startswith(CFB_MAGIC):
+        if is_encrypted_cfb(path):
+            raise UnreadableWorkbook("文件设置了打开密码（已加密），请去掉密码后重新提交")
+        return read_xls(path, limits)
+    if not head.startswith(_ZIP_MAGICS) or not zipfile.is_zipfile(path):
+        raise UnreadableWorkbook(_explain_not_a_workbook(head))
+    return _read_package(path, open_package(path, limits), limits, bundled=bundled)
 
 
 def _read_xlsb(path: Path, limits: ReaderLimits) -> WorkbookGrid:

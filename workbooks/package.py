@@ -27,6 +27,15 @@ _INFLATE_STEP = 1024 * 1024
 PROLOG_LIMIT = 64 * 1024
 XML_SPACE = " \t\r\n"
 _MEDIA_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".emf", ".wmf", ".svg", ".wdp", ".bin")
+BUNDLE_SUFFIXES = (".xls", ".xlsx", ".xlsm", ".ods", ".et")  # the workbooks a zip of tables may hold
+_CLUTTER = ("__macosx/", ".ds_store", "thumbs.db", "desktop.ini")  # what archivers and file managers add
+
+
+def _is_clutter(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith(_CLUTTER[0]) or lowered.rsplit("/", 1)[-1] in _CLUTTER[1:] or lowered.endswith("/")
+
+
 _DECLARED_ENCODING = re.compile(r"""<\?xml[^>]*?\sencoding\s*=\s*["']([^"']{1,40})["']""")
 _DIRECTORY_BYTES_PER_PART = 1024  # a central-directory entry is 46 bytes plus name and extras: far less in practice
 XML_DANGER_MESSAGE = "含有 DOCTYPE 或实体（ENTITY）声明，拒绝读取（可能是 XML 实体炸弹或外部实体攻击）"
@@ -41,6 +50,13 @@ class Package:
     parts: dict[str, bytes] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     renamed: bool = False  # some names were written with backslashes or a leading slash
+    workbooks: dict[str, bytes] = field(default_factory=dict)  # workbooks inside: a zip of tables sent together
+
+    def bundled_workbooks(self) -> list[str] | None:
+        """The workbooks of a zip that holds workbooks and nothing else that matters (a department's nine tables
+        sent together), in name order; None when it is not such a bundle."""
+        others = {name for name in self.names if name not in self.workbooks and not _is_clutter(name)}
+        return sorted(self.workbooks) if self.workbooks and not others else None
 
     def read(self, name: str) -> bytes:
         """An XML part; KeyError, as from zipfile, when there is none."""
@@ -156,7 +172,9 @@ def _check_archive(path: Path, archive: zipfile.ZipFile, limits: ReaderLimits) -
             name = info.filename.replace("\\", "/").lstrip("/")
             package.renamed |= name != info.filename
             package.names.add(name)
-            if not name.lower().endswith(_MEDIA_SUFFIXES):
+            if name.lower().endswith(BUNDLE_SUFFIXES) and not _is_clutter(name):
+                package.workbooks[name] = data  # a workbook inside, opened (and checked) as a file of its own
+            elif not name.lower().endswith(_MEDIA_SUFFIXES):
                 _check_prolog(name, data[:PROLOG_LIMIT])
                 package.parts[name] = data
     return package
