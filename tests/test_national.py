@@ -223,7 +223,7 @@ def test_a_bundle_names_the_member_it_cannot_read_and_keeps_clashing_sheets_apar
     broken = tmp_path / "公开09表.xls"
     broken.write_bytes(b"not a workbook at all, just text\n")
     wrong = _bundle(tmp_path / "wrong.zip", [*members[:8], broken])
-    read, report = _checked(wrong)
+    _, report = _checked(wrong)
     assert report.status == "unreadable"
     assert "压缩包内的 公开09表.xls" in report.findings[0].message
 
