@@ -336,7 +336,7 @@ def test_a_database_that_refuses_connections_fails_the_flow_run_with_a_clear_mes
 
 @on_harness
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.parametrize("table", ["submission", "summary_line"])  # an INSERT, and the typed rows' COPY
+@pytest.mark.parametrize("table", ["submission", "sheet_value"])  # an INSERT, and the typed values' COPY
 def test_a_connection_dropped_while_loading_fails_the_run_and_the_next_run_loads_the_archived_files_once(
     sample_inbox: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str, table: str
 ) -> None:
