@@ -207,9 +207,13 @@ def _code_records(
     """The rows of a code-row table with their level and parent: a 类 adds up into the 合计 row where there is one."""
     lengths = (spec.codes or CodeSpec()).lengths
     top = TOTAL_ROW if any(item.key == TOTAL_ROW for item in rows) else None
+    columns = list(spec.columns)
+    nan = float("nan")
     for item in rows:
         key = item.row_key
         level = lengths.index(len(key)) + 1 if key.isdigit() and len(key) in lengths else None
+        values = item.values
+        name = values.get(NAME)
         record: dict[str, Any] = {
             "submission": position,
             "sheet": sheet,
@@ -218,12 +222,14 @@ def _code_records(
             "key": key,
             "level": level,
             "parent": (parent_code(key, lengths) or top) if level is not None else None,
-            "name": _text(item.value(NAME)),
+            "name": name.value if name is not None else None,
         }
-        for column_key in spec.columns:
-            record[column_key] = _number(item.value(column_key))
+        for column_key in columns:  # most of a code table's cells are blank: None, read as NaN
+            located = values.get(column_key)
+            value = located.value if located is not None else None
+            record[column_key] = nan if value is None else float(value)
         records.append(record)
-        cells.append({k: located.cell for k, located in item.values.items()})
+        cells.append({k: located.cell for k, located in values.items()})
 
 
 _EXACT_DTYPES = ("Int64", "bool", "int64", "float64")  # the others (text, dates) stay Python objects

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from checks.findings import Finding
-from checks.records import ReadSubmission
+from checks.records import CODE, ReadSubmission
 from checks.template import Template, TemplateSet, as_set
 from models.tables import FindingRecord, SheetValue
 
@@ -32,6 +32,8 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding], templates: Tem
     amounts = as_set(templates).get(read.template).amount_keys
     values = []
     for sheet, row, column, located in read.values():
+        if column == CODE:
+            continue  # a code row's code is its row key
         number, text = _number_and_text(located.value)
         if number is not None and (sheet, column or row) in amounts:
             number = read.to_wan(number)

@@ -193,11 +193,9 @@ class SheetValueBase(SQLModel):
 
 class SheetValue(SheetValueBase, table=True):
     __tablename__ = "sheet_value"
-    # one submission's values (loading, showing one submission), and one figure across submissions (period report)
-    __table_args__ = (
-        Index("ix_sheet_value_submission", "submission_id", "sheet", "row", "column"),
-        Index("ix_sheet_value_figure", "sheet", "row", "column"),
-    )
+    # one submission's values, and one cell of each current submission (the period report joins them by
+    # submission first); one index only: every value loaded updates each index there is
+    __table_args__ = (Index("ix_sheet_value_submission", "submission_id", "sheet", "row", "column"),)
     id: int | None = Field(default=None, primary_key=True)
 
 

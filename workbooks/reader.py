@@ -82,20 +82,20 @@ def read_submission(
     except UnreadableWorkbook as exc:
         submission.unreadable = str(exc)
         return submission
-    if len(candidates.templates) > 1:
-        template = choose_template(grid, candidates)
-        submission.template = template.name
-    _WorkbookReader(grid, template, submission).read()
+    readers = [_WorkbookReader(grid, template, submission) for template in candidates.templates]
+    chosen = choose_reader(readers)
+    submission.template = chosen.template.name
+    chosen.read()
     return submission
 
 
-def choose_template(grid: WorkbookGrid, candidates: TemplateSet) -> Template:
-    """The template of which the workbook holds the most sheets; the first on a tie (none found: the default)."""
-    scores = []
-    for template in candidates.templates:
-        probe = ReadSubmission(file="", sha256="", template=template.name)
-        scores.append(len(_WorkbookReader(grid, template, probe).find_sheets()))
-    return candidates.templates[scores.index(max(scores))]
+def choose_reader(readers: list[_WorkbookReader]) -> _WorkbookReader:
+    """The reader of the template of which the workbook holds the most sheets; the first on a tie (none found:
+    the default). The one chosen reads on with the sheets it found."""
+    if len(readers) == 1:
+        return readers[0]
+    scores = [len(reader.found()) for reader in readers]
+    return readers[scores.index(max(scores))]
 
 
 @dataclass
@@ -108,6 +108,7 @@ class _WorkbookReader:
     _stale: dict[str, dict[str, tuple[Any, Decimal | None]]] = field(default_factory=dict)  # sheet → cell → values
     _title_texts: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # sheet → text → rows
     _labels: dict[tuple[int, int, int], str] = field(default_factory=dict)  # (sheet, row, column) → label
+    _found: dict[str, tuple[SheetGrid, Region]] | None = None
 
     # --- findings -------------------------------------------------------------------------------
 
@@ -313,8 +314,14 @@ class _WorkbookReader:
 
     # --- workbook -------------------------------------------------------------------------------
 
+    def found(self) -> dict[str, tuple[SheetGrid, Region]]:
+        """The template's sheets in the workbook, found once."""
+        if self._found is None:
+            self._found = self.find_sheets()
+        return self._found
+
     def read(self) -> None:
-        found = self.find_sheets()
+        found = dict(self.found())
         identity = self.template.cover_sheet
         if self.template.sheets[identity].kind == "title":
             titled = [(key, located) for key, located in found.items() if self.template.sheets[key].titled]

@@ -173,7 +173,6 @@ def upgrade() -> None:
         op.get_bind().execute(sa.insert(values), chunk)
     # made after the copy: one sort instead of index upkeep on every inserted row
     op.create_index("ix_sheet_value_submission", "sheet_value", ["submission_id", "sheet", "row", "column"])
-    op.create_index("ix_sheet_value_figure", "sheet_value", ["sheet", "row", "column"])
     for name in (*GRIDS, *LISTS):
         op.drop_index(f"ix_{name}_submission_id", table_name=name)
         op.drop_table(name)
@@ -276,6 +275,5 @@ def downgrade() -> None:
     for (name, _, _), item in by_item.items():
         columns = {c.name for c in tables[name].columns}
         bind.execute(sa.insert(tables[name]), [{k: v for k, v in item.items() if k in columns}])
-    op.drop_index("ix_sheet_value_figure", table_name="sheet_value")
     op.drop_index("ix_sheet_value_submission", table_name="sheet_value")
     op.drop_table("sheet_value")
