@@ -698,7 +698,7 @@ class HierarchyRule(Rule):
     def holds(self, batch: Batch, variant: str) -> pd.Series:
         values = self.table(batch).values
         expected, terms = self.children(values, variant)
-        difference = (values[variant].fillna(0).to_numpy() - expected).__abs__()
+        difference = np.abs(values[variant].fillna(0).to_numpy() - expected)
         return pd.Series(
             np.isnan(expected) | (difference <= sum_tolerance(self.tolerances.sum_per_term, terms)), index=values.index
         )
@@ -773,10 +773,6 @@ class CrossTableRule(Rule):
         return [CellRef.parse(c) for c in self.spec.require("left")], [
             CellRef.parse(c) for c in self.spec.require("right")
         ]
-
-    @property
-    def table_key(self) -> str:
-        return self.spec.table
 
     def holds(self, batch: Batch, variant: str) -> pd.Series:
         values = self.table(batch).values

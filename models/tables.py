@@ -42,10 +42,6 @@ def money(**kwargs: Any) -> Any:
     return Field(default=None, sa_type=ExactDecimal, **kwargs)
 
 
-def cells() -> Any:
-    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-
-
 class BureauBase(SQLModel):
     code: str = Field(primary_key=True, max_length=20)
     name: str = Field(max_length=200)
