@@ -316,3 +316,16 @@ def test_the_intake_takes_a_zip_of_the_nine_tables_as_one_submission(registered:
     assert (outcome.outcome, submission.template, submission.status) == ("loaded", "national-2023", "passed")
     assert (submission.bureau_code, submission.fiscal_year, submission.version) == (SEED_CODE, 2023, 1)
     assert registered.values_of(submission.id, "t9")[("2230105", "total")].number == D(8)
+
+
+def test_a_table_in_another_unit_than_the_others_is_an_error(written: Path, tmp_path: Path) -> None:
+    book = openpyxl.load_workbook(written / "seed.xlsx")
+    book["公开07表"]["G3"].value = "金额单位：元"
+    path = tmp_path / "yuan.xlsx"
+    book.save(path)
+
+    _, report = _checked(path)
+
+    [mixed] = [f for f in report.findings if f.rule == "format/mixed-unit"]
+    assert (mixed.severity, mixed.sheet, mixed.cells) == ("error", "公开07表", ("G3",))
+    assert "元" in mixed.message and "万元" in mixed.message

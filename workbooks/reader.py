@@ -669,25 +669,35 @@ class _WorkbookReader:
 
     def read_title_block(self, key: str, tables: list[tuple[SheetGrid, Region]]) -> None:
         """The fields of the title block above the tables (`部门：…`, `金额单位：万元`, the year of `2023年度…`),
-        the first table that gives each one counting."""
+        the first table that gives each one counting; a table that declares another unit is a finding, since
+        its amounts would be read in the first one's."""
         spec = self.template.sheets[key]
         labels = {name: field_key for field_key, f in spec.fields.items() for name in f.spellings()}
         target = self.submission.fields.setdefault(key, {})
         years = [field_key for field_key, f in spec.fields.items() if f.type == "year"]
-        for sheet, region in tables:
+        units = [field_key for field_key, f in spec.fields.items() if f.type == "unit"]
+        blocks = {(id(sheet), region.first): (sheet, region) for sheet, region in tables}  # blocks share one
+        for sheet, region in blocks.values():
+            own: dict[str, Located] = {}
             for row in range(region.first, min(region.first + TITLE_BLOCK_ROWS, region.last + 1)):
                 for col in range(1, sheet.max_col + 1):
                     if sheet.is_merged_follower(row, col):
                         continue
-                    self.read_inline_pair(sheet, row, col, labels, spec, target)
+                    self.read_inline_pair(sheet, row, col, labels, spec, own)
                     year = YEAR_IN_TITLE.search(self.text_at(sheet, row, col))
                     for field_key in years:
-                        if year is not None and field_key not in target:
+                        if year is not None and field_key not in own:
                             cell = a1(row, col)
-                            target[field_key] = Located(
+                            own[field_key] = Located(
                                 self.parse_field(spec.fields[field_key], year.group(1), "General", sheet.title, cell),
                                 cell,
                             )
+            for field_key in units:
+                first, this = target.get(field_key), own.get(field_key)
+                if first is not None and this is not None and this.value is not None and this.value != first.value:
+                    cells = (this.cell,) if this.cell else ()
+                    self.report("format/mixed-unit", sheet.title, cells, value=this.value, unit=first.value)
+            target.update({field_key: located for field_key, located in own.items() if field_key not in target})
         self.submission.cover = target
         unit = target.get("unit")
         if unit is not None and isinstance(unit.value, str):
