@@ -82,7 +82,7 @@ def read_submission(
     except UnreadableWorkbook as exc:
         submission.unreadable = str(exc)
         return submission
-    readers = [_WorkbookReader(grid, template, submission) for template in candidates.templates]
+    readers = [_WorkbookReader(grid, candidate, submission) for candidate in candidates.templates]
     chosen = choose_reader(readers)
     submission.template = chosen.template.name
     chosen.read()
