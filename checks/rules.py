@@ -796,10 +796,12 @@ class CrossTableRule(Rule):
 
     def sums(self, batch: Batch, left: list[CellRef], right: list[CellRef]) -> tuple[pd.Series, pd.Series, pd.Series]:
         """Σ of each side per submission that has every side's sheet, and how many cells are filled."""
-        left_values = pd.concat([c.values(batch, self.template) for c in left], axis=1)
-        right_values = pd.concat([c.values(batch, self.template) for c in right], axis=1)
-        both = left_values.index.intersection(right_values.index)
-        left_values, right_values = left_values.loc[both], right_values.loc[both]
+        every = [c.values(batch, self.template) for c in (*left, *right)]
+        both = every[0].index
+        for values in every[1:]:
+            both = both.intersection(values.index)
+        left_values = pd.concat([values.loc[both] for values in every[: len(left)]], axis=1)
+        right_values = pd.concat([values.loc[both] for values in every[len(left) :]], axis=1)
         terms = left_values.notna().sum(axis=1) + right_values.notna().sum(axis=1)
         return left_values.sum(axis=1), right_values.sum(axis=1), terms
 
@@ -812,8 +814,8 @@ class CrossTableRule(Rule):
         return next((row_key for row_key, row in other.rows.items() if wanted in row.spellings()), None)
 
     def matched(self, batch: Batch) -> tuple[pd.Series, pd.Series]:
-        """Each row's value and the value of the other table's row it meets (NaN where it meets none, or where
-        the submission lacks the other table, in which case it is not compared)."""
+        """Each row's value and the value of the other table's row it meets; NaN on both where it meets none, or
+        where the submission lacks the other table, so that it is not compared."""
         table = self.table(batch)
         values = table.values
         column = self.spec.require("column")
@@ -826,11 +828,12 @@ class CrossTableRule(Rule):
         compared = pd.Series(False, index=values.index)
         by_submission_rows = pd.Series(other_table.values.index, index=other_table.values["submission"].to_numpy())
         for index in values.index[at_level & values["submission"].isin(present)]:
-            compared[index] = True
             row_key = self.other_row(str(table.value(index, "key")), table.value(index, "name"))
-            if row_key is not None:
-                other_index = by_submission_rows[table.value(index, "submission")]
-                other[index] = other_table.value(other_index, grid_column(row_key, other_column))
+            if row_key is None:
+                continue  # a class the other table does not list: nothing to compare it with
+            compared[index] = True
+            other_index = by_submission_rows[table.value(index, "submission")]
+            other[index] = other_table.value(other_index, grid_column(row_key, other_column))
         stated = values[column].where(compared)
         return stated, other.where(compared)
 

@@ -61,6 +61,7 @@ class CodeSpec(_Strict):
 
 
 SheetKind = Literal["keyvalue", "grid", "list", "codes", "title"]
+KEY_LENGTH = 40  # sheet, row and column keys, as the database's long table of values holds them
 FIELD_SHEETS = ("keyvalue", "title")  # the kinds whose values are fields, not rows × columns
 RESERVED_CODE_COLUMNS = frozenset({"code", "name", "key", "level", "parent", "row", "sheet", "submission", "is_total"})
 
@@ -210,6 +211,7 @@ ACROSS_PARAMETERS: dict[str, dict[str, ParameterRole]] = {
     "balance": {"left": "column", "right": "column", "rows": "row"},
 }
 CODE = re.compile(r"^\d{3,9}$")  # a classification code names a row of a code-row table
+LIST_PARAMETERS = ("parts", "columns", "rows", "left", "right", "choices")  # whose value is a list, even of one
 _COMMON_RULE_FIELDS = frozenset(RuleSpec.model_fields)
 
 Path_ = tuple[str | int, ...]  # where in the template document: keys and list positions
@@ -239,10 +241,10 @@ class Template(_Strict):
     @cached_property
     def amount_keys(self) -> frozenset[tuple[str, str]]:
         """(sheet, column or field) of every value that is an amount, in the declared unit: every value of a grid
-        sheet (keyed by its column), and the fields and columns of type `amount`."""
+        or code-row sheet (keyed by its column), and the fields and columns of type `amount`."""
         found: set[tuple[str, str]] = set()
         for key, spec in self.sheets.items():
-            if spec.kind == "grid":
+            if spec.kind in ("grid", "codes"):  # every value of these is an amount, whatever the column's type
                 found |= {(key, column) for column in spec.columns}
             found |= {(key, name) for name, item in {**spec.fields, **spec.columns}.items() if item.type == "amount"}
         return frozenset(found)
@@ -265,6 +267,9 @@ class Template(_Strict):
         elif cover.kind == "title" and not any(sheet.titled for sheet in self.sheets.values()):
             yield ("cover_sheet",), "a title cover_sheet reads the title block of titled sheets, and none is titled"
         for key, sheet in self.sheets.items():
+            for name in (key, *sheet.rows, *sheet.columns, *sheet.fields):
+                if len(name) > KEY_LENGTH:  # the long table's key columns hold this much
+                    yield ("sheets", key), f"sheet {key}: the key {name!r} is longer than {KEY_LENGTH} characters"
             for column in sheet.value_aliases:
                 if column not in sheet.columns:
                     yield (
@@ -316,6 +321,7 @@ class Template(_Strict):
             roles = RULE_PARAMETERS[rule.kind]
             if rule.param("over") == "across" or rule.param("across"):
                 roles = {**roles, **ACROSS_PARAMETERS.get(rule.kind, {})}
+            yield from self._shape_problems(rule, at)
             for name, value in (rule.model_extra or {}).items():
                 role = roles.get(name)
                 if role is None:
@@ -327,11 +333,33 @@ class Template(_Strict):
                     if problem is not None:
                         yield (*at, name, *index), f"rule {rule.id}: {name} names {problem}"
 
+    def _shape_problems(self, rule: RuleSpec, at: Path_) -> Iterator[tuple[Path_, str]]:
+        """A rule whose parameters have the wrong shape, or whose kind cannot check its sheet."""
+        for name in LIST_PARAMETERS:
+            if rule.param(name) is not None and not isinstance(rule.param(name), list | tuple):
+                yield (*at, name), f"rule {rule.id}: {name} is a list: [{rule.param(name)}]"
+        kind = self.sheets[rule.table].kind
+        if (rule.kind == "hierarchy" or (rule.kind == "cross-table" and rule.param("match"))) and kind != "codes":
+            yield (*at, "table"), f"rule {rule.id}: a {rule.kind} rule checks a codes sheet, and {rule.table} is {kind}"
+        left = rule.param("left")
+        if (
+            rule.kind == "cross-table"
+            and isinstance(left, list)
+            and left
+            and not str(left[0]).startswith(f"{rule.table}.")
+        ):
+            yield (
+                (*at, "left", 0),
+                f"rule {rule.id}: its first left cell is on its own sheet {rule.table} (the finding's)",
+            )
+        if rule.kind == "cross-table" and not rule.param("match") and not (left and rule.param("right")):
+            yield at, f"rule {rule.id}: a cross-table rule compares left and right cells, or matches rows (match:)"
+
     def _unknown_figure_cell(self, sheet_key: str, row: str, column: str) -> str | None:
         sheet = self.sheets.get(sheet_key)
         if sheet is None:
             return f"unknown sheet {sheet_key!r}"
-        if sheet.kind == "keyvalue":
+        if sheet.kind in FIELD_SHEETS:
             return None if row in sheet.fields and not column else f"{sheet_key} has no field {row!r}"
         if sheet.kind == "list" and row != "total":
             return f"a list sheet's figure is a column of its 合计 row: {sheet_key}.total.<column>"

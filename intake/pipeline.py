@@ -23,7 +23,7 @@ from intake.checking import CheckJob, check_files
 from intake.isolation import FileTookTooLong, IsolatedPool, WorkerLost, beat, file_limits
 from intake.outbox import DeliveryResult, submission_alerts
 from models.queries import outputs_written, report_of, without_outputs
-from models.reporting import registered_names, submissions_by_id
+from models.reporting import registered_names, registry_emails, submissions_by_id
 from models.rows import typed_rows
 from models.store import (
     AlertsFor,
@@ -239,11 +239,19 @@ def identified_by_name(engine: Engine, items: Sequence[LoadItem]) -> Sequence[Lo
     if not named:
         return items
     registry = registered_names(engine)
-    for item, name in named:
-        code = bureau_by_name(name, registry)
-        if code is not None:  # from the registry, so from no cell of the workbook
-            item.read.cover = {**item.read.cover, "bureau_code": Located(code, None)}
-            item.report.bureau_code = code
+    codes = {id(item): bureau_by_name(name, registry) for item, name in named}
+    emails = registry_emails(engine, [code for code in codes.values() if code is not None])
+    for item, _ in named:
+        code = codes[id(item)]
+        if code is None:
+            continue
+        # from the registry, so from no cell of the workbook; its address too, where the tables give none,
+        # so that the bureau hears of its failed checks
+        found = {"bureau_code": Located(code, None)}
+        if code in emails and item.read.cover.get("email") is None:
+            found["email"] = Located(emails[code], None)
+        item.read.cover = {**item.read.cover, **found}
+        item.report.bureau_code = code
     return items
 
 

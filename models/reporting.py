@@ -281,6 +281,13 @@ def registered_names(engine: Engine) -> list[tuple[str, str]]:
         return [(code, name) for code, name in session.execute(statement).all()]
 
 
+def registry_emails(engine: Engine, codes: list[str]) -> dict[str, str]:
+    """The registry's address of each of these bureaus that has one."""
+    with Session(engine) as session:
+        statement = select(col(Bureau.code), col(Bureau.registry_email)).where(col(Bureau.code).in_(codes))
+        return {code: email for code, email in session.execute(statement).all() if email}
+
+
 def bureau_names(engine: Engine, codes: list[str]) -> dict[str, str]:
     """The name of each bureau code: the registry's, else the cover of its latest submission."""
     with Session(engine) as session:

@@ -29,10 +29,11 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding], templates: Tem
     """Every typed value and finding of one submission, by table (see `TypedRows`), as the template it was read
     with types them."""
     rows: TypedRows = {}
-    amounts = as_set(templates).get(read.template).amount_keys
+    template = as_set(templates).get(read.template)
+    amounts = template.amount_keys
     values = []
     for sheet, row, column, located in read.values():
-        if column == CODE:
+        if column == CODE and sheet in template.sheets and template.sheets[sheet].kind == "codes":
             continue  # a code row's code is its row key
         number, text = _number_and_text(located.value)
         if number is not None and (sheet, column or row) in amounts:

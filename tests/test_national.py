@@ -20,6 +20,7 @@ from checks.template import default_templates, load_template
 from checks.validate import validate_batch
 from intake import pipeline
 from models.reporting import RegistryEntry, import_registry, period_report
+from models.rows import typed_rows
 from models.tables import SheetValue
 from tests.test_store import SEED_CODE, Intake, intake, reading_workers  # noqa: F401  (fixtures)
 from workbooks.grid import open_grid
@@ -278,6 +279,7 @@ def test_the_intake_loads_national_tables_as_the_registered_bureau_named_in_them
         1,
     )
     assert (second.version, second.is_current, second.status) == (2, True, "failed")
+    assert second.email == "kgxj@example.cn"  # the registry's address: the failure alert reaches the bureau
     values = registered.values_of(first.id, "t3")
     assert values[("2150501", "basic")].number == D("452.63")
     assert (values[("2150501", "name")].text, values[("2150501", "basic")].cell) == ("行政运行", "D30")
@@ -329,3 +331,51 @@ def test_a_table_in_another_unit_than_the_others_is_an_error(written: Path, tmp_
     [mixed] = [f for f in report.findings if f.rule == "format/mixed-unit"]
     assert (mixed.severity, mixed.sheet, mixed.cells) == ("error", "公开07表", ("G3",))
     assert "元" in mixed.message and "万元" in mixed.message
+
+
+def test_a_national_workbook_in_yuan_is_kept_in_wan_yuan_whatever_the_table(written: Path, tmp_path: Path) -> None:
+    book = openpyxl.load_workbook(written / "seed.xlsx")
+    for sheet in book.worksheets:  # every table says 单位：元 (the short form), and its amounts are in 元
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith("金额单位"):
+                    cell.value = "单位：元"
+                elif isinstance(cell.value, int | float) and cell.row > 6 and cell.data_type == "n":
+                    cell.value = round(cell.value * 10000, 2)
+    path = tmp_path / "yuan.xlsx"
+    book.save(path)
+    read, report = _checked(path)
+    assert (read.unit, read.cover["bureau_name"].value, report.findings) == ("元", DEPARTMENT, [])
+
+    rows = typed_rows(read, report.findings, default_templates())[SheetValue]
+
+    stored = {(r["sheet"], r["row"], r["column"]): r["number"] for r in rows}
+    assert stored[("t3", "2150501", "basic")] == D("452.63")  # a code table's amount, in 万元
+    assert stored[("t1_income", "inc_total", "amount")] == D("11658.78")
+    assert ("t3", "2150501", "code") not in stored  # the code is the row key
+
+
+def test_a_table_named_by_its_sheet_ends_where_the_next_table_on_it_starts(written: Path, tmp_path: Path) -> None:
+    stacked = openpyxl.load_workbook(written / "stacked.xlsx")
+    stacked.worksheets[0].title = "公开01表"  # the stacked sheet named after its first table
+    path = tmp_path / "named.xlsx"
+    stacked.save(path)
+
+    read, report = _checked(path)
+
+    assert report.findings == []
+    assert {item.row_key for item in read.lists["t9"]} == {"total", "223", "22301", "2230105"}
+
+
+def test_a_bundle_passes_over_lock_files_and_documents_beside_the_tables(tmp_path: Path) -> None:
+    members = write_national_separate(national_seed_figures(), tmp_path / "tables", ".xls")
+    notes = tmp_path / "说明.pdf"
+    notes.write_bytes(b"%PDF-1.4 notes")
+    lock = tmp_path / "lock"
+    lock.write_bytes(b"\x00owner")
+    names = [m.name for m in members] + ["说明.pdf", "~$公开01表.xls"]
+    path = _bundle(tmp_path / "with-notes.zip", [*members, notes, lock], names)
+
+    _, report = _checked(path)
+
+    assert (report.status, report.findings) == ("passed", [])

@@ -117,6 +117,17 @@ NATIONAL = Path(__file__).parents[1] / "checks" / "templates" / "national-2023.y
         ("  - id: hierarchy/t9\n    kind: hierarchy", "  - id: hierarchy/t9\n    kind: hierarchies", ".kind: Input"),
         ("    codes: {split: [类, 款, 项], name: 科目名称}\n", "", "it needs `codes`"),
         ("    transposed: true", "    transposed: true\n    block: 0", "block counts from 1"),
+        ("    right: [t9.total.total]", "    right: t9.total.total", "right is a list"),
+        (
+            "  - id: hierarchy/t9\n    kind: hierarchy\n    table: t9",
+            "  - id: hierarchy/t9\n    kind: hierarchy\n    table: t7",
+            "checks a codes sheet",
+        ),
+        (
+            "    left: [t5.total.basic]",
+            "    left: [t6_public.total.amount]",
+            "its first left cell is on its own sheet t5",
+        ),
     ],
 )
 def test_the_national_template_is_checked_the_same_way(tmp_path: Path, original: str, changed: str, said: str) -> None:

@@ -173,6 +173,9 @@ def _read_package(path: Path, package: Package, limits: ReaderLimits, *, bundled
     return read_ooxml(path, package, limits)
 
 
+MAX_BUNDLED_WORKBOOKS = 30  # nine tables sent together, and room for a few more: each is read within the limits
+
+
 def _member_name(name: str) -> str:
     """A member's name as its sender wrote it: Windows archivers store Chinese names in GBK without saying so,
     which zipfile reads as code page 437."""
@@ -186,6 +189,8 @@ def _read_bundle(package: Package, members: list[str], limits: ReaderLimits) -> 
     """The sheets of every workbook in a zip of tables sent together (nine workbooks of one table each), as one
     workbook: each member read as a file of its own, within the same limits; a sheet whose title another member
     has already used is named after its file too. A zip inside a member is not opened again."""
+    if len(members) > MAX_BUNDLED_WORKBOOKS:
+        raise UnreadableWorkbook(f"压缩包内有 {len(members)} 个工作簿，超过上限 {MAX_BUNDLED_WORKBOOKS}，拒绝读取")
     sheets: list[SheetGrid] = []
     titles: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="budgetflow-bundle-") as folder:
@@ -197,16 +202,25 @@ def _read_bundle(package: Package, members: list[str], limits: ReaderLimits) -> 
                 grid = _open(copy, limits, bundled=True)
             except UnreadableWorkbook as exc:
                 raise UnreadableWorkbook(f"压缩包内的 {shown}：{exc}") from exc
+            except OSError as exc:
+                raise UnreadableWorkbook(f"压缩包内的 {shown}：文件无法打开（{exc.strerror or exc}）") from exc
+            except Exception as exc:  # an engine's failure on this member is still just this member unreadable
+                raise UnreadableWorkbook(f"压缩包内的 {shown}：{_engine_failure(exc)}") from exc
             finally:
                 copy.unlink()
             for sheet in grid.sheets:
-                if sheet.title in titles:
-                    sheet.title = f"{PurePath(shown).stem}-{sheet.title}"[:31]
+                sheet.title = _unused_title(sheet.title, PurePath(shown).stem, titles)
                 titles.add(sheet.title)
                 sheets.append(sheet)
             if len(sheets) > limits.max_sheets:
                 raise UnreadableWorkbook(f"压缩包内的工作簿共有超过 {limits.max_sheets} 个工作表，拒绝读取")
     return WorkbookGrid(sheets)
+
+
+def _unused_title(title: str, stem: str, used: set[str]) -> str:
+    """A sheet title no other sheet of the bundle has: its own, else named after its file, else numbered."""
+    candidates = [title, f"{stem}-{title}"[:31], *(f"{stem}-{title}"[:27] + f"-{n}" for n in range(2, 1000))]
+    return next(candidate for candidate in candidates if candidate not in used)
 
 
 def _open(path: Path, limits: ReaderLimits, *, bundled: bool) -> WorkbookGrid:

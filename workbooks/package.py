@@ -29,11 +29,13 @@ XML_SPACE = " \t\r\n"
 _MEDIA_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".emf", ".wmf", ".svg", ".wdp", ".bin")
 BUNDLE_SUFFIXES = (".xls", ".xlsx", ".xlsm", ".ods", ".et")  # the workbooks a zip of tables may hold
 _CLUTTER = ("__macosx/", ".ds_store", "thumbs.db", "desktop.ini")  # what archivers and file managers add
+_CLUTTER_PREFIXES = ("~$", "._")  # an open workbook's lock file (Excel, WPS), a Mac's resource fork
 
 
 def _is_clutter(name: str) -> bool:
     lowered = name.lower()
-    return lowered.startswith(_CLUTTER[0]) or lowered.rsplit("/", 1)[-1] in _CLUTTER[1:] or lowered.endswith("/")
+    base = lowered.rsplit("/", 1)[-1]
+    return lowered.startswith(_CLUTTER[0]) or base in _CLUTTER[1:] or base.startswith(_CLUTTER_PREFIXES) or not base
 
 
 _DECLARED_ENCODING = re.compile(r"""<\?xml[^>]*?\sencoding\s*=\s*["']([^"']{1,40})["']""")
@@ -53,10 +55,9 @@ class Package:
     workbooks: dict[str, bytes] = field(default_factory=dict)  # workbooks inside: a zip of tables sent together
 
     def bundled_workbooks(self) -> list[str] | None:
-        """The workbooks of a zip that holds workbooks and nothing else that matters (a department's nine tables
-        sent together), in name order; None when it is not such a bundle."""
-        others = {name for name in self.names if name not in self.workbooks and not _is_clutter(name)}
-        return sorted(self.workbooks) if self.workbooks and not others else None
+        """The workbooks of a zip that is no workbook itself but holds some (a department's nine tables sent
+        together, perhaps with a 说明.pdf beside them), in name order; None when it holds none."""
+        return sorted(self.workbooks) or None
 
     def read(self, name: str) -> bytes:
         """An XML part; KeyError, as from zipfile, when there is none."""

@@ -106,7 +106,7 @@ class _WorkbookReader:
     _evaluated: dict[tuple[str, int, int], Decimal | None] = field(default_factory=dict)
     _failed: dict[tuple[str, int, int], FormulaError] = field(default_factory=dict)  # formula cell → why not
     _stale: dict[str, dict[str, tuple[Any, Decimal | None]]] = field(default_factory=dict)  # sheet → cell → values
-    _title_texts: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # sheet → text → rows
+    _title_texts: dict[int, dict[str, list[int]]] = field(default_factory=dict)  # sheet → text → rows
     _labels: dict[tuple[int, int, int], str] = field(default_factory=dict)  # (sheet, row, column) → label
     _found: dict[str, tuple[SheetGrid, Region]] | None = None
 
@@ -379,20 +379,19 @@ class _WorkbookReader:
                     by_title[key] = start
         for sheet in {id(sheet): sheet for sheet, _ in by_title.values()}.values():
             starts = {key: row for key, (held, row) in by_title.items() if held is sheet}
-            # a table found by title on a sheet named after another table ends where that sheet's own table starts
+            # the table a sheet is named after starts at its top, and ends where a table found by title starts
             starts |= {key: 1 for key, (held, _) in found.items() if held is sheet}
             for key, region in table_regions(sheet, starts).items():
-                if key in by_title:
-                    found[key] = (sheet, region)
+                found[key] = (sheet, region)
         return found
 
     def title_row(self, spec: SheetSpec) -> tuple[SheetGrid, int] | None:
         """The first sheet and row whose text is the table's title or number."""
         names = spec.names()
         for sheet in self.grid.sheets:
-            texts = self._title_texts.get(sheet.title)
+            texts = self._title_texts.get(id(sheet))
             if texts is None:
-                texts = self._title_texts[sheet.title] = title_rows(sheet, self.label_at)
+                texts = self._title_texts[id(sheet)] = title_rows(sheet, self.label_at)
             rows = [row for name in names for row in texts.get(name, ())]
             if rows:
                 return sheet, min(rows)
@@ -694,6 +693,9 @@ class _WorkbookReader:
                             )
             for field_key in units:
                 first, this = target.get(field_key), own.get(field_key)
+                if first is not None and first.value is None:
+                    del target[field_key]  # a unit that did not read (its finding is made) sets no unit for the rest
+                    first = None
                 if first is not None and this is not None and this.value is not None and this.value != first.value:
                     cells = (this.cell,) if this.cell else ()
                     self.report("format/mixed-unit", sheet.title, cells, value=this.value, unit=first.value)
@@ -749,11 +751,10 @@ class _WorkbookReader:
         text: str, keys: dict[str, list[str]], rows: Mapping[str, LabelSpec], seen: dict[str, int]
     ) -> str | None:
         """The key of the row a label names here: the first of its rows not read yet whose `after` row was read."""
-        for row_key in keys.get(normalise_label(text), ()):
-            after = rows[row_key].after
-            if row_key not in seen and (after is None or after in seen):
-                return row_key
-        return None
+        candidates = [key for key in keys.get(normalise_label(text), ()) if key not in seen]
+        below = [key for key in candidates if rows[key].after is not None and rows[key].after in seen]
+        # below the row it comes after, a repeated label is that row's part even where the first one is missing
+        return next(iter(below), None) or next((key for key in candidates if rows[key].after is None), None)
 
     def read_titled_grid(self, key: str, spec: SheetSpec, sheet: SheetGrid, region: Region) -> None:
         """A grid table under a title block: labelled rows × columns of one block, or transposed (表7: the rows

@@ -90,7 +90,7 @@ def find_table_header(
     """The header of the `block`-th table under the label header in the region's first rows: the first row where
     that block's columns name at least one of the `wanted` spellings. `names` are the table's title and number,
     which end the header upwards as the title block does."""
-    for row in range(region.first, min(region.first + search_rows, region.last) + 1):
+    for row in range(region.first, min(region.first + search_rows - 1, region.last) + 1):
         label_cols = [
             col
             for col in range(1, sheet.max_col + 1)
