@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 from checks.messages import MESSAGE_CHARACTERS, QUOTED_CHARACTERS, clip
 
@@ -38,21 +38,21 @@ STATUS_TEXT: dict[str, str] = {
     Status.UNREADABLE: "无法读取",
 }
 
-RULE_FAMILIES = frozenset(
-    {
-        "required",
-        "format",
-        "sum",
-        "ceiling",
-        "rate",
-        "balance",
-        "cross-sheet",
-        "score",
-        "grade",
-        "hierarchy",
-        "cross-table",
-    }
-)
+# A rule's family is its kind: the part of its id before the slash (`sum/income`).
+RuleKind = Literal[
+    "required",
+    "format",
+    "sum",
+    "ceiling",
+    "rate",
+    "balance",
+    "cross-sheet",
+    "score",
+    "grade",
+    "hierarchy",
+    "cross-table",
+]
+RULE_FAMILIES = frozenset(get_args(RuleKind))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
-from checks.findings import Finding, Severity
+from checks.findings import Finding, RuleKind, Severity
 from checks.labels import normalise_label
 from checks.messages import render
 
@@ -127,19 +127,7 @@ class RuleSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str
-    kind: Literal[
-        "required",
-        "format",
-        "sum",
-        "ceiling",
-        "rate",
-        "balance",
-        "cross-sheet",
-        "score",
-        "grade",
-        "hierarchy",
-        "cross-table",
-    ]
+    kind: RuleKind
     table: str
     severity: Severity
     title: str
