@@ -43,6 +43,7 @@ from reports.annotation import (
     result_lines,
     result_sheet_name,
 )
+from reports.plain_xlsx import write_plain_xlsx
 
 __all__ = ["ERROR_FILL", "MAX_CELLS_PER_RANGE", "RESULT_SHEET", "WARNING_FILL", "annotate_workbook", "has_macros"]
 
@@ -88,14 +89,11 @@ def print_one_page_across(sheet: Worksheet) -> None:
     sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
 
 
-def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str, note: str | None = None) -> None:
+def _result_sheet(book: openpyxl.Workbook, findings: list[Finding], title: str) -> None:
     lines = result_lines(findings, book.sheetnames)
     sheet = book.create_sheet(result_sheet_name(book.sheetnames), 0)
     write_text(sheet.cell(1, 1), title)
     sheet.cell(1, 1).font = Font(bold=True, size=13)
-    if note is not None:
-        write_text(sheet.cell(2, 1), note)
-        sheet.cell(2, 1).font = Font(bold=True, color="9C0006")
     for col, header in enumerate(RESULT_HEADERS, start=1):
         sheet.cell(3, col, header).font = Font(bold=True)
     for row, line in enumerate(lines, start=4):
@@ -132,30 +130,16 @@ def _write_with_openpyxl(original: Path, findings: list[Finding], target: Path, 
 
 def _write_converted(original: Path, findings: list[Finding], target: Path, title: str) -> None:
     """A new .xlsx of the original's sheets as budgetflow read them (values, number formats, merged ranges),
-    for files openpyxl cannot open (.xls, .ods, .xlsb, Strict Open XML); its first sheet says so."""
+    for files openpyxl cannot open (.xls, .ods, .xlsb, Strict Open XML), marked as any .xlsx; its first sheet
+    says it was converted."""
     from workbooks.grid import open_grid  # the reader's own view of the file: what the findings are about
 
-    grid = open_grid(original)
-    book = openpyxl.Workbook()
-    assert book.active is not None
-    book.remove(book.active)
-    for source in grid.sheets:
-        sheet = book.create_sheet(source.title[:31])
-        for (row, col), raw in source.cells.items():
-            if source.is_merged_follower(row, col):
-                continue
-            cell = sheet.cell(row, col)
-            write_text(
-                cell,
-                raw.value if isinstance(raw.value, str | int | float | bool) or raw.value is None else str(raw.value),
-            )
-            if raw.number_format != "General":
-                cell.number_format = raw.number_format
-        for min_col, min_row, max_col, max_row in source.merged:
-            sheet.merge_cells(start_row=min_row, start_column=min_col, end_row=max_row, end_column=max_col)
-    _mark_cells(book, findings)
-    _result_sheet(book, findings, title, CONVERTED_NOTE)
-    book.save(target)
+    plain = target.with_name(f".{target.name}.plain")
+    try:
+        write_plain_xlsx(open_grid(original), plain)
+        write_annotated_parts(plain, findings, target, title, note=CONVERTED_NOTE)
+    finally:
+        plain.unlink(missing_ok=True)
 
 
 def annotate_workbook(

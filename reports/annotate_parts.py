@@ -72,6 +72,7 @@ WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.wo
 COMMENTS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml"
 VML_TYPE = "application/vnd.openxmlformats-officedocument.vmlDrawing"
 LINK_RGB = "FF0563C1"  # Excel's Hyperlink style
+NOTE_RGB = "FF9C0006"  # the dark red of Excel's Bad style: a note the reader must not miss
 WORKBOOK = "xl/workbook.xml"
 CONTENT_TYPES_PART = "[Content_Types].xml"
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -253,15 +254,15 @@ class _Styles:
             self._fill_ids[rgb] = self._append(self.fills, fill, "fill")
         return self._fill_ids[rgb]
 
-    def font(self, *, bold: bool = False, size: int = 11, link: bool = False) -> int:
+    def font(self, *, bold: bool = False, size: int = 11, link: bool = False, rgb: str | None = None) -> int:
         font = etree.Element(_main("font"))
         if bold:  # the schema's order: b, u, sz, color, name
             etree.SubElement(font, _main("b"))
         if link:
             etree.SubElement(font, _main("u"))
         etree.SubElement(font, _main("sz"), val=str(size))
-        if link:
-            etree.SubElement(font, _main("color"), rgb=LINK_RGB)
+        if link or rgb:
+            etree.SubElement(font, _main("color"), rgb=rgb or LINK_RGB)
         if self.font_name:
             etree.SubElement(font, _main("name"), val=self.font_name)
         return self._append(self.fonts, font, "font")
@@ -439,7 +440,9 @@ def _comment_drawing(notes: Notes) -> bytes:
     return drawing.encode() if isinstance(drawing, str) else drawing  # openpyxl's stubs say str; it gives bytes
 
 
-def _result_sheet(lines: Sequence[ResultLine], title: str, styles: _Styles, fills: dict[bool, int]) -> bytes:
+def _result_sheet(
+    lines: Sequence[ResultLine], title: str, note: str | None, styles: _Styles, fills: dict[bool, int]
+) -> bytes:
     title_format = styles.cell_format(0, font=styles.font(bold=True, size=13))
     header_format = styles.cell_format(0, font=styles.font(bold=True))
     link_format = styles.cell_format(0, font=styles.font(link=True))
@@ -455,6 +458,9 @@ def _result_sheet(lines: Sequence[ResultLine], title: str, styles: _Styles, fill
         return f'<c {where} t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
 
     rows = [f'<row r="1">{cell(1, 1, title, title_format)}</row>']
+    if note is not None:
+        note_format = styles.cell_format(0, font=styles.font(bold=True, rgb=NOTE_RGB))
+        rows.append(f'<row r="2">{cell(1, 2, note, note_format)}</row>')
     rows.append(
         '<row r="3">' + "".join(cell(c, 3, h, header_format) for c, h in enumerate(RESULT_HEADERS, 1)) + "</row>"
     )
@@ -561,7 +567,7 @@ def _add_content_types(package: _Package, overrides: dict[str, str]) -> None:
         etree.SubElement(types, f"{{{CONTENT_TYPES}}}Override", PartName=f"/{part}", ContentType=kind)
 
 
-def _annotate(package: _Package, findings: list[Finding], title: str) -> None:
+def _annotate(package: _Package, findings: list[Finding], title: str, note: str | None) -> None:
     workbook = package.edit(WORKBOOK, _main("workbook"))  # strict OOXML's namespace is refused here
     workbook_rels = _Relationships.of(package, WORKBOOK)
     styles_part = next((part for kind, part in workbook_rels.targets.values() if kind == STYLES_REL), None)
@@ -592,7 +598,7 @@ def _annotate(package: _Package, findings: list[Finding], title: str) -> None:
 
     names = [sheet.get("name", "") for sheet in _child(workbook, "sheets").iterchildren(_main("sheet"))]
     result_part = package.fresh("xl/worksheets/sheet{}.xml")
-    package.changed[result_part] = _result_sheet(result_lines(findings, names), title, styles, fills)
+    package.changed[result_part] = _result_sheet(result_lines(findings, names), title, note, styles, fills)
     overrides[result_part] = WORKSHEET_TYPE
     result_id = workbook_rels.add(WORKSHEET_REL, result_part)
     _list_result_sheet(package, workbook, result_sheet_name(names), result_id)
@@ -600,11 +606,14 @@ def _annotate(package: _Package, findings: list[Finding], title: str) -> None:
     package.serialise()
 
 
-def write_annotated_parts(original: Path, findings: list[Finding], target: Path, title: str) -> None:
-    """Write the annotated copy of `original` to `target`; `UnsupportedWorkbook` when openpyxl must do it."""
+def write_annotated_parts(
+    original: Path, findings: list[Finding], target: Path, title: str, *, note: str | None = None
+) -> None:
+    """Write the annotated copy of `original` to `target`, its result sheet saying `note` under the title;
+    `UnsupportedWorkbook` when openpyxl must do it."""
     with original.open("rb") as source, zipfile.ZipFile(source) as archive:
         package = _Package(archive)
-        _annotate(package, findings, title)
+        _annotate(package, findings, title, note)
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as copy_:
             for info in archive.infolist():
                 if info.filename in package.changed:

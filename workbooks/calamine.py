@@ -4,7 +4,7 @@ calamine does not give: number formats, formulas and (for .ods) merged ranges, f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ class SheetPlan:
     formats: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) → number format
     formulas: dict[tuple[int, int], tuple[str, bool]] = field(default_factory=dict)  # → (=text, cached?)
     merged: list[Bounds] | None = None  # None: the merged ranges calamine reports
+    format_source: Callable[[], Mapping[tuple[int, int], str]] | None = None  # `formats`, read when first asked
 
 
 def plain_value(value: CellValue) -> CellValue:
@@ -44,23 +45,31 @@ def read_sheets(path: Path, plans: Sequence[SheetPlan], limits: ReaderLimits, *,
 
 
 def _sheet(book: python_calamine.CalamineWorkbook, plan: SheetPlan, limits: ReaderLimits, bounded: bool) -> SheetGrid:
-    grid = SheetGrid(title=plan.title)
+    grid = SheetGrid(title=plan.title, format_source=plan.format_source)
     sheet = book.get_sheet_by_name(plan.title)
     first_row, first_col = sheet.start or (0, 0)
     # to_python() starts at the first row and column with data; iter_rows() at the first column, but row 0.
     rows = sheet.iter_rows() if bounded else sheet.to_python()
     if bounded:
         first_row = 0
-    formats = plan.formats
+    formats, cells = plan.formats, grid.cells
+    max_row = max_col = 0
+    # the hottest loop of reading (every cell of every sheet): SheetGrid.put and plain_value written inline
     for row, values in enumerate(rows, first_row + 1):
         if bounded and row > limits.max_rows:
             break
-        for col, value in enumerate(values, first_col + 1):
+        for col, given in enumerate(values, first_col + 1):
             if bounded and col > limits.max_columns:
                 break
-            if value.__class__ is str and not value:
+            kind = given.__class__
+            if kind is str and not given:
                 continue  # calamine's empty cell
-            grid.put(row, col, RawCell(plain_value(value), formats.get((row, col), "General")))
+            value = plain_value(given) if kind is float or kind is dt.date else given
+            cells[(row, col)] = RawCell(value, formats.get((row, col), "General"))
+            max_row = row
+            if col > max_col:
+                max_col = col
+    grid.max_row, grid.max_col = max_row, max_col
     for (row, col), (formula, cached) in plan.formulas.items():
         held = grid.cells.get((row, col))
         if held is not None and cached:

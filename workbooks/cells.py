@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from openpyxl.utils.cell import get_column_letter
@@ -33,11 +33,18 @@ class SheetGrid:
     max_row: int = 0
     max_col: int = 0
     _merge_anchor: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    # number formats an engine reads only when asked (.xls: a second, slow pass over the file that only the rate
+    # and date rules and a converted copy need): read on the first `number_format`
+    format_source: Callable[[], Mapping[tuple[int, int], str]] | None = None
+    # `cells` with every merged range's other cells holding its top-left one: `get` is one lookup, since the reader
+    # asks for thousands of cells a workbook; built on the first `get`, after the engine has put every cell
+    _resolved: dict[tuple[int, int], RawCell] | None = None
 
     def put(self, row: int, col: int, cell: RawCell) -> None:
         self.cells[(row, col)] = cell
         self.max_row = max(self.max_row, row)
         self.max_col = max(self.max_col, col)
+        self._resolved = None
 
     def index_merges(self) -> None:
         for min_col, min_row, max_col, max_row in self.merged:
@@ -45,6 +52,18 @@ class SheetGrid:
                 for col in range(min_col, max_col + 1):
                     if (row, col) != (min_row, min_col):
                         self._merge_anchor[(row, col)] = (min_row, min_col)
+        self._resolved = None
+
+    def _resolve(self) -> dict[tuple[int, int], RawCell]:
+        resolved = dict(self.cells)
+        for position, anchor in self._merge_anchor.items():
+            cell = self.cells.get(anchor)
+            if cell is None:
+                resolved.pop(position, None)  # a value hidden under a merged range shows the range's empty top-left
+            else:
+                resolved[position] = cell
+        self._resolved = resolved
+        return resolved
 
     def anchor(self, row: int, col: int) -> tuple[int, int]:
         """The top-left cell of the merged range holding (row, col), or the cell itself."""
@@ -52,9 +71,21 @@ class SheetGrid:
 
     def get(self, row: int, col: int) -> RawCell | None:
         """The cell, where a cell inside a merged range holds the range's top-left value."""
-        if not self._merge_anchor:  # most sheets: no merged ranges to look through
-            return self.cells.get((row, col))
-        return self.cells.get(self.anchor(row, col))
+        resolved = self._resolved
+        if resolved is None:
+            resolved = self._resolve()
+        return resolved.get((row, col))
+
+    def number_format(self, row: int, col: int) -> str:
+        """The number format of the cell (merged ranges resolved)."""
+        if self.format_source is not None:
+            source, self.format_source = self.format_source, None
+            for position, code in source().items():
+                cell = self.cells.get(position)
+                if cell is not None:
+                    cell.number_format = code
+        raw = self.get(row, col)
+        return "General" if raw is None else raw.number_format
 
     def is_merged_follower(self, row: int, col: int) -> bool:
         return (row, col) in self._merge_anchor

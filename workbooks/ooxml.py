@@ -212,14 +212,19 @@ def _cell_formats(xml: bytes, style_formats: dict[int, str], limits: ReaderLimit
         return None
     cells = _PLAIN_CELL_TAG.findall(xml)
     if len(cells) == xml.count(b"<c "):  # every cell as Excel, WPS and openpyxl write it: one pass in C
-        formats = {}
-        for letters, row_text, style_text, kind in cells:
-            row, col = int(row_text), _column_number(letters)
-            if kind == b"e" or row > limits.max_rows or col > limits.max_columns:
-                return None
-            if style_text and (code := style_formats.get(int(style_text))) is not None:
-                formats[(row, col)] = code
-        return formats
+        if not cells:
+            return {}
+        letters, rows, styles, kinds = zip(*cells, strict=True)
+        # the checks and lookups once per distinct text, not once per cell: a sheet holds few of each
+        columns = {text: _column_number(text) for text in set(letters)}
+        if b"e" in kinds or max(map(int, set(rows))) > limits.max_rows or max(columns.values()) > limits.max_columns:
+            return None
+        codes = {text: code for text in set(styles) if text and (code := style_formats.get(int(text))) is not None}
+        return {
+            (int(row_text), columns[column_text]): codes[style_text]
+            for column_text, row_text, style_text, _ in cells
+            if style_text in codes
+        }
     return _cell_formats_by_attribute(xml, style_formats, limits)
 
 

@@ -132,8 +132,8 @@ class _WorkbookReader:
 
     # --- cells ----------------------------------------------------------------------------------
 
-    def value_at(self, sheet: SheetGrid, row: int, col: int) -> tuple[Any, str]:
-        """The value of a cell (merged ranges and formulas resolved) and its number format.
+    def value_at(self, sheet: SheetGrid, row: int, col: int) -> Any:
+        """The value of a cell (merged ranges and formulas resolved).
 
         A formula with a cached value is evaluated too: where it computes to another number than the one
         cached (XlsxWriter caches 0 for every formula) the computed one counts, and the sheet gets a
@@ -142,22 +142,22 @@ class _WorkbookReader:
         """
         raw = sheet.get(row, col)
         if raw is None:
-            return None, "General"
+            return None
         if raw.formula is None:
-            return raw.value, raw.number_format
+            return raw.value
         anchor_row, anchor_col = sheet.anchor(row, col)
         try:
             computed = self.formula_value(sheet.title, anchor_row, anchor_col, raw)
         except FormulaError as problem:
             if raw.cached:
-                return raw.value, raw.number_format
+                return raw.value
             if isinstance(problem, DividedByZero) and not self.refers_to_anything_filled(sheet.title, raw.formula):
-                return None, raw.number_format  # a row not filled in yet (a blank template's 执行率 = D/C)
+                return None  # a row not filled in yet (a blank template's 执行率 = D/C)
             self.report_formula(problem, sheet.title, a1(anchor_row, anchor_col), raw.formula)
             raise
         if raw.cached and not self.agrees(raw.value, computed):
             self._stale.setdefault(sheet.title, {})[a1(anchor_row, anchor_col)] = (raw.value, computed)
-        return computed, raw.number_format
+        return computed
 
     @staticmethod
     def agrees(cached: Any, computed: Decimal | None) -> bool:
@@ -431,9 +431,7 @@ class _WorkbookReader:
         if field_key is None or field_key in target or not value.strip():
             return
         cell = a1(row, col)
-        target[field_key] = Located(
-            self.parse_field(spec.fields[field_key], value.strip(), "General", sheet.title, cell), cell
-        )
+        target[field_key] = Located(self.parse_field(spec.fields[field_key], value.strip(), sheet.title, cell), cell)
 
     def label_key(self, sheet: SheetGrid, row: int, col: int, labels: dict[str, str]) -> str | None:
         return labels.get(normalise_label(self.text_at(sheet, row, col)))
@@ -449,17 +447,17 @@ class _WorkbookReader:
             if not sheet.is_merged_follower(row, col) and self.label_key(sheet, row, col, labels) is not None:
                 break  # the next label on the row: this field is blank
             try:
-                raw, number_format = self.value_at(sheet, row, col)
+                raw = self.value_at(sheet, row, col)
             except FormulaError:
                 return Located(None, a1(*sheet.anchor(row, col))), col
             if is_not_filled(raw):
                 continue
             cell = a1(*sheet.anchor(row, col))
-            return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell), col
+            return Located(self.parse_field(spec, raw, sheet.title, cell), cell), col
         # Nothing to the right: point at the cell where the value belongs.
         return Located(None, a1(row, label_col + 1)), None
 
-    def parse_field(self, spec: FieldSpec, raw: Any, number_format: str, sheet: str, cell: str) -> Any:
+    def parse_field(self, spec: FieldSpec, raw: Any, sheet: str, cell: str) -> Any:
         try:
             if spec.type == "year":
                 return parse_year(raw)
@@ -545,19 +543,17 @@ class _WorkbookReader:
             if row_spec.required and row_key not in seen:
                 self.report("required/row", sheet.title, label=row_spec.label)
 
-    def amount_if_any(self, sheet: SheetGrid, row: int, col: int, label: str) -> Decimal | None:
-        """The amount of a cell, None at once for a cell that holds nothing (most of a code table's)."""
-        if sheet.get(row, col) is None:
-            return None
-        return self.amount(sheet, row, col, label)
-
     def amount(self, sheet: SheetGrid, row: int, col: int, label: str) -> Decimal | None:
+        """The amount of a cell, None for one that holds none; a value that is no amount is a finding."""
+        raw = sheet.get(row, col)
+        if raw is None:
+            return None  # most cells of a code table: nothing to parse
         try:
-            raw, _ = self.value_at(sheet, row, col)
+            value = raw.value if raw.formula is None else self.value_at(sheet, row, col)
         except FormulaError:
             return None
         try:
-            return parse_amount(raw, self.submission.unit)
+            return parse_amount(value, self.submission.unit)
         except CellValueError as problem:
             self.report_problem(problem, sheet.title, a1(row, col), label=label)
             return None
@@ -634,12 +630,12 @@ class _WorkbookReader:
     def list_value(self, sheet: SheetGrid, row: int, col: int, spec: FieldSpec) -> Located:
         cell = a1(*sheet.anchor(row, col))
         try:
-            raw, number_format = self.value_at(sheet, row, col)
+            raw = self.value_at(sheet, row, col)
         except FormulaError:
             return Located(None, cell)
         if spec.type == "rate":
             try:
-                rate = parse_rate(raw, number_format, self.template.tolerances.ambiguous_rate_max)
+                rate = parse_rate(raw, sheet.number_format(row, col), self.template.tolerances.ambiguous_rate_max)
             except CellValueError as problem:
                 self.report_problem(problem, sheet.title, cell, label=spec.label)
                 return Located(None, cell)
@@ -657,12 +653,12 @@ class _WorkbookReader:
             return Located(rate.percent, cell, rate.decimals, ambiguous=rate.ambiguous)
         if spec.type == "measure":
             try:
-                number, decimals, text = parse_measure(raw, number_format)
+                number, decimals, text = parse_measure(raw, sheet.number_format(row, col))
             except CellValueError as problem:
                 self.report_problem(problem, sheet.title, cell, label=spec.label)
                 return Located(None, cell)
             return Located(number, cell, decimals, text or None)
-        return Located(self.parse_field(spec, raw, number_format, sheet.title, cell), cell)
+        return Located(self.parse_field(spec, raw, sheet.title, cell), cell)
 
     # --- titled tables (the national final-account tables) -------------------------------------------
 
@@ -688,7 +684,7 @@ class _WorkbookReader:
                         if year is not None and field_key not in own:
                             cell = a1(row, col)
                             own[field_key] = Located(
-                                self.parse_field(spec.fields[field_key], year.group(1), "General", sheet.title, cell),
+                                self.parse_field(spec.fields[field_key], year.group(1), sheet.title, cell),
                                 cell,
                             )
             for field_key in units:
@@ -751,7 +747,10 @@ class _WorkbookReader:
         text: str, keys: dict[str, list[str]], rows: Mapping[str, LabelSpec], seen: dict[str, int]
     ) -> str | None:
         """The key of the row a label names here: the first of its rows not read yet whose `after` row was read."""
-        candidates = [key for key in keys.get(normalise_label(text), ()) if key not in seen]
+        named = keys.get(normalise_label(text))
+        if named is None:
+            return None  # most rows of a code table: a code or a name, not a row the template names
+        candidates = [key for key in named if key not in seen]
         below = [key for key in candidates if rows[key].after is not None and rows[key].after in seen]
         # below the row it comes after, a repeated label is that row's part even where the first one is missing
         return next(iter(below), None) or next((key for key in candidates if rows[key].after is None), None)
@@ -780,7 +779,7 @@ class _WorkbookReader:
             for column_key, col in columns.items():
                 grid_key = (column_key, row_key) if spec.transposed else (row_key, column_key)
                 label = f"{spec.label_of(grid_key[0])}（{spec.label_of(grid_key[1])}）"
-                target[grid_key] = Located(self.amount_if_any(sheet, row, col, label), a1(row, col))
+                target[grid_key] = Located(self.amount(sheet, row, col, label), a1(row, col))
         self.report_unknown_rows(sheet, header.label_col, seen, unknown)
         for row_key, row_spec in down.items():
             if row_spec.required and row_key not in seen:
@@ -835,7 +834,7 @@ class _WorkbookReader:
             seen[row_key] = row
             values = {
                 column_key: Located(
-                    self.amount_if_any(sheet, row, col, f"{row_key} {spec.columns[column_key].label}"), a1(row, col)
+                    self.amount(sheet, row, col, f"{row_key} {spec.columns[column_key].label}"), a1(row, col)
                 )
                 for column_key, col in columns.items()
             }

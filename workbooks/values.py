@@ -99,7 +99,10 @@ def exact(value: int | float | Decimal) -> Decimal:
     A spreadsheet keeps 15 significant digits and shows a float's noise (`0.1 + 0.2`) as `0.3`;
     so does this. A Decimal (a formula evaluated by budgetflow) is kept as it is.
     """
-    if isinstance(value, bool):
+    kind = value.__class__
+    if kind is int:
+        return Decimal(value)
+    if kind is bool:
         raise TypeError("a boolean is not a number")
     if isinstance(value, Decimal):
         return plain(value)
@@ -127,11 +130,14 @@ def _text_number(text: str) -> Decimal | None:
 
 def parse_amount(value: object, unit: str) -> Decimal | None:
     """An amount in the declared unit, or None when not filled."""
-    if is_not_filled(value):
+    kind = value.__class__
+    if kind is int or kind is float:  # the commonest by far, looked at first: reading calls this for every amount
+        number = exact(value)  # type: ignore[arg-type]
+    elif is_not_filled(value):
         return None
-    if isinstance(value, bool):
+    elif kind is bool:
         raise CellValueError("format/amount", value=str(value))
-    if is_number(value):
+    elif is_number(value):
         number = exact(value)
     else:
         text = clean_text(value)
