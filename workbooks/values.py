@@ -110,7 +110,10 @@ def exact(value: int | float | Decimal) -> Decimal:
         return Decimal(value)
     if value != value or value in (float("inf"), float("-inf")):
         return Decimal("NaN")
-    return plain(Decimal(format(value, ".15g")).normalize())
+    shown = format(value, ".15g")  # `g` drops trailing zeros itself: what is left is the number as shown
+    if "e" not in shown and value != 0:  # most amounts; an exponent or a negative zero needs `plain`
+        return Decimal(shown)
+    return plain(Decimal(shown).normalize())
 
 
 def is_number(value: object) -> TypeGuard[int | float | Decimal]:
@@ -132,12 +135,12 @@ def parse_amount(value: object, unit: str) -> Decimal | None:
     """An amount in the declared unit, or None when not filled."""
     kind = value.__class__
     if kind is int or kind is float:  # the commonest by far, looked at first: reading calls this for every amount
-        number = exact(value)  # type: ignore[arg-type]
-    elif is_not_filled(value):
+        return _valid_amount(exact(value), value)  # type: ignore[arg-type]  # exact's number is plain already
+    if is_not_filled(value):
         return None
-    elif kind is bool:
+    if kind is bool:
         raise CellValueError("format/amount", value=str(value))
-    elif is_number(value):
+    if is_number(value):
         number = exact(value)
     else:
         text = clean_text(value)
@@ -150,12 +153,17 @@ def parse_amount(value: object, unit: str) -> Decimal | None:
         if parsed is None:
             raise CellValueError("format/amount", value=clean_text(value))
         number = parsed
+    return plain(_valid_amount(number, value))
+
+
+def _valid_amount(number: Decimal, value: object) -> Decimal:
+    """The number, or the problem that makes the cell's value no amount."""
     if not number.is_finite():
         raise CellValueError("format/amount", value=str(value))
     _in_range(number, value)
     if number < 0:
         raise CellValueError("format/negative", value=str(number))
-    return plain(number)
+    return number
 
 
 def parse_number(value: object) -> Decimal | None:
