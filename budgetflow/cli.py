@@ -7,7 +7,8 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,10 +22,15 @@ from rich.text import Text
 from checks.findings import STATUS_TEXT, FileReport, Finding, Severity, Status
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from sqlalchemy import Engine
 
+    from checks.template import TemplateSet
     from config.settings import Settings
+    from intake.checking import CheckedFile
     from intake.pipeline import IntakeSummary
+    from models.tables import Submission
 
 # Each command imports what it uses when it runs: `--help` or `submissions` must not wait for Prefect,
 # pandas or the reader (bench/cli.py measures them).
@@ -117,9 +123,12 @@ def progress_bar(console: Console, *, disable: bool = False) -> Progress:
     return Progress(*columns, console=console, transient=True, disable=disable)
 
 
-def validate_files(files: list[Path], settings: Settings, console: Console) -> list[FileReport]:
+def validate_files(
+    files: list[Path], settings: Settings, console: Console, *, history_from: str | None = None
+) -> list[FileReport]:
     """Read and check files in batches, each file within the reader's limits of time and memory, in worker
-    processes (a file that crashes one is its own finding); a progress bar on the terminal for long runs."""
+    processes (a file that crashes one is its own finding); a progress bar on the terminal for long runs. With a
+    database (`history_from`), each file is also checked against its bureau's previous year there."""
     from checks.template import templates_for
     from intake.checking import CheckJob, check_files
     from intake.isolation import IsolatedPool
@@ -134,7 +143,10 @@ def validate_files(files: list[Path], settings: Settings, console: Console) -> l
             task = progress.add_task("校验中", total=len(files))
             for batch in _batches(files, BATCH_SIZE):
                 jobs = [CheckJob(str(path), str(path)) for path in batch]
-                checked = check_files(jobs, templates, limits, pool, parts=pool.workers, with_rows=False)
+                with_rows = history_from is not None  # the files' values, in 万元 as the database keeps them
+                checked = check_files(jobs, templates, limits, pool, parts=pool.workers, with_rows=with_rows)
+                if history_from is not None:
+                    _with_history(checked, history_from, templates)
                 reports += [result.report for result in checked]
                 for result in checked:
                     if result.problem is not None:
@@ -143,6 +155,36 @@ def validate_files(files: list[Path], settings: Settings, console: Console) -> l
     finally:
         pool.close()
     return reports
+
+
+def _with_history(checked: Sequence[CheckedFile], url: str, templates: TemplateSet) -> None:
+    """Each checked file's `history/…` findings against the bureau's current version of the year before in the
+    database at `url` (a file that names no bureau by code is matched to the registry by its name)."""
+    from sqlmodel import Session
+
+    from checks.attribution import bureau_by_name
+    from models.cross_checks import history_of_file
+    from models.database import engine_for, upgrade
+    from models.reporting import registered_names
+    from models.tables import SheetValue
+
+    upgrade(url)
+    engine = engine_for(url)
+    try:
+        registry = registered_names(engine)
+        with Session(engine) as session:
+            for result in checked:
+                report, read = result.report, result.read
+                name = read.cover.get("bureau_name")
+                code = read.bureau_code or (bureau_by_name(str(name.value), registry) if name else None)
+                if report.unreadable or code is None or read.fiscal_year is None:
+                    continue
+                template = templates.get(read.template)
+                values = result.rows.get(SheetValue, [])
+                report.findings += history_of_file(session, template, values, code, read.fiscal_year)
+                report.bureau_code = report.bureau_code or code
+    finally:
+        engine.dispose()
 
 
 def print_reports(reports: list[FileReport], console: Console) -> None:
@@ -165,13 +207,12 @@ def print_reports(reports: list[FileReport], console: Console) -> None:
             by_sheet.setdefault(finding.sheet or "", []).append(finding)
         for sheet, findings in by_sheet.items():
             for i, finding in enumerate(findings):
-                level = "[red]错误[/red]" if finding.severity is Severity.ERROR else "[yellow]警告[/yellow]"
                 table.add_row(
                     plain(sheet if i == 0 else ""),
                     plain(", ".join(finding.cells)),
                     plain(finding.rule),
-                    level,
-                    plain(finding.message),
+                    severity_markup(finding),
+                    plain(finding.shown_message),
                 )
         console.print(table)
     counts = {status: sum(r.status is status for r in reports) for status in Status}
@@ -194,6 +235,13 @@ def validate(
             help="template name or YAML path (default: auto, each workbook read with the bundled template it fits)",
         ),
     ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="a budgetflow database (SQLAlchemy URL): also check each file against its bureau's previous year",
+        ),
+    ] = None,
 ) -> None:
     """Check workbooks; exit 0 when all pass (warnings allowed), 1 when any failed or is unreadable."""
     settings = read_settings(template=template)
@@ -203,7 +251,7 @@ def validate(
         typer.echo("没有要校验的文件", err=True)
         raise typer.Exit(2)
     console = make_console(stderr=as_json)
-    reports = validate_files(expanded, settings, console)
+    reports = validate_files(expanded, settings, console, history_from=database)
     if as_json:
         documents = [r.to_dict() for r in reports]
         payload = documents[0] if len(documents) == 1 else documents
@@ -296,8 +344,14 @@ def run(
         console.print(Text(f"运行记录在本地 Prefect 界面：{ui_url}（budgetflow server stop 停止它）"), soft_wrap=True)
 
 
+def severity_markup(finding: Finding) -> str:
+    """错误 in red, 警告 in yellow, 已说明 (an explained warning) in green."""
+    colour = "red" if finding.severity is Severity.ERROR else "yellow" if finding.counts else "green"
+    return f"[{colour}]{finding.severity_text}[/{colour}]"
+
+
 def print_summary(summary: IntakeSummary, console: Console, *, mail_as_files: bool) -> None:
-    from intake.summaries import OUTCOME_TEXT, bureau_name_of
+    from intake.summaries import OUTCOME_TEXT, bureau_name_of, recheck_lines
     from models.store import Outcome
 
     title = f"入库运行 #{summary.run_id}（{summary.inbox}）"
@@ -325,8 +379,9 @@ def print_summary(summary: IntakeSummary, console: Console, *, mail_as_files: bo
             console.print(f"[bold]{escape(o.file_name)}[/bold]（{escape(who)}）：")
         for f in o.findings:
             where = f"{f.sheet}!{f.cells[0]}" if f.sheet and f.cells else (f.sheet or "")
-            level = "[red]错误[/red]" if f.severity is Severity.ERROR else "[yellow]警告[/yellow]"
-            console.print(f"  {level} {escape(f.rule)} {escape(where)} {escape(f.message)}")
+            console.print(f"  {severity_markup(f)} {escape(f.rule)} {escape(where)} {escape(f.shown_message)}")
+    for line in recheck_lines(summary):
+        console.print(f"[yellow]重新校验[/yellow] {escape(line)}")
     for entry in summary.skipped:
         console.print(f"[yellow]未处理[/yellow] {escape(entry.name)}：{escape(entry.reason)}")
     print_outputs(summary, console, mail_as_files=mail_as_files)
@@ -441,15 +496,16 @@ def show(
     submission: Annotated[
         str, typer.Argument(metavar="ID_OR_SHA256", help="submission id, or the start of its sha256")
     ],
+    as_json: Annotated[bool, typer.Option("--json", help="print the spec §3 JSON document instead of a table")] = False,
 ) -> None:
-    """Show the findings of one loaded submission."""
-    from models.queries import find_submission, report_of
+    """Show the findings of one loaded submission, those against other submissions included."""
+    from models.queries import report_of
 
-    engine = _engine()
-    found = find_submission(engine, submission)
-    if found is None:
-        typer.echo(f"没有找到提交 {submission}（用编号或 sha256 的前 6 位以上）", err=True)
-        raise typer.Exit(2)
+    engine = _engine(announce=not as_json)
+    found = _submission_or_exit(engine, submission)
+    if as_json:  # the spec §3 document, as `validate --json` gives it, with the findings as they stand now
+        sys.stdout.write(json.dumps(report_of(engine, found).to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
     console = make_console()
     console.print(
         Text(
@@ -460,14 +516,84 @@ def show(
     print_reports([report_of(engine, found)], console)
 
 
+def _submission_or_exit(engine: Engine, ident: str) -> Submission:
+    from models.queries import find_submission
+
+    found = find_submission(engine, ident)
+    if found is None:
+        typer.echo(f"没有找到提交 {ident}（用编号或 sha256 的前 6 位以上）", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+@app.command()
+def explain(
+    submission: Annotated[
+        str, typer.Argument(metavar="ID_OR_SHA256", help="submission id, or the start of its sha256")
+    ],
+    rule: Annotated[str, typer.Argument(metavar="RULE", help="the warning's rule, e.g. history/change")],
+    cell: Annotated[str, typer.Argument(metavar="CELL", help="the warning's cell, e.g. C12")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="why the figure stands (核实性审核)")],
+    by: Annotated[
+        str | None, typer.Option("--by", metavar="NAME", help="who explains it (default: the login name)")
+    ] = None,
+) -> None:
+    """Explain a warning instead of having it fixed: it becomes 已说明 and no longer makes the status 有警告.
+    Errors are corrected, never explained (exit 2). The submission's page and annotated copy are written again."""
+    import getpass
+
+    from intake.pipeline import repair_outputs
+    from models.cross_checks import NotExplainable, explain_warning
+    from models.database import session_scope
+
+    if not reason.strip():
+        typer.echo("说明不能为空（--reason）", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    engine = _engine(announce=False)
+    found = _submission_or_exit(engine, submission)
+    assert found.id is not None
+    try:
+        with session_scope(engine) as session:
+            explained = explain_warning(session, found.id, rule, cell, reason.strip(), by or getpass.getuser())
+    except NotExplainable as problem:
+        typer.echo(str(problem), err=True)
+        raise typer.Exit(2) from problem
+    repair_outputs(settings, engine, None)  # its page and annotated copy, with the explanation
+    console = make_console()
+    for finding in explained:
+        console.print(Text(f"已说明：{finding.rule} {', '.join(finding.cells)} {finding.message}"))
+        console.print(Text(f"  说明：{finding.explanation}（{finding.explained_by}）"))
+    refreshed = _submission_or_exit(engine, str(found.id))
+    console.print(Text(f"提交 #{found.id} 现在的状态：{STATUS_TEXT[Status(refreshed.status)]}"))
+
+
+class ReportGrouping(StrEnum):
+    PARENT = "parent"  # 主管部门
+
+
 @app.command()
 def report(
     year: Annotated[int, typer.Option(metavar="YEAR", help="fiscal year")],
     out: Annotated[
         Path | None, typer.Option(metavar="DIR", help="folder (default: $BUDGETFLOW_DATA_DIR/reports/period)")
     ] = None,
+    by: Annotated[
+        ReportGrouping | None,
+        typer.Option("--by", help="print the units of each 主管部门 summed, from the database, instead of writing"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="with --by: print JSON")] = False,
 ) -> None:
-    """Write the county's period report for a fiscal year (xlsx and HTML, with charts)."""
+    """Write the county's period report for a fiscal year (xlsx and HTML, with charts), or print its roll-up."""
+    if by is None and as_json:
+        typer.echo("--json 只用于 --by parent", err=True)
+        raise typer.Exit(2)
+    if by is not None:
+        if out is not None:
+            typer.echo("--by parent 只打印汇总，不写文件：去掉 --out", err=True)
+            raise typer.Exit(2)
+        print_parents(year, as_json=as_json)
+        return
     settings = _settings()
     _use_prefect(settings)
     from budgetflow.prefect_env import command_line_flow_runs
@@ -481,6 +607,65 @@ def report(
         raise typer.Exit(1) from exc
     for path in paths:
         typer.echo(path)
+
+
+def print_parents(year: int, *, as_json: bool) -> None:
+    """The period report's roll-up by 主管部门, read straight from the database: no Prefect flow run, no files."""
+    from checks.period import AMOUNT_FIGURES, AMOUNT_TITLES, HEADLINE_FIGURES, LAST_YEAR
+    from checks.template import templates_for, with_bundled
+    from models.reporting import period_report
+
+    engine = _engine(announce=not as_json)
+    settings = read_settings()
+    parents = period_report(engine, year, with_bundled(templates_for(settings.template))).by_parent
+
+    def exact(value: Decimal | None) -> str | None:  # amounts as exact decimal strings: JSON numbers are floats
+        return None if value is None else str(value)
+
+    if as_json:
+        document = {
+            "fiscal_year": year,
+            "previous_year": year - 1,
+            "parents": [
+                {
+                    "parent": parent.parent, "code": parent.code, "name": parent.name, "units": parent.units,
+                    "submitted": parent.submitted,
+                    "this_year": {figure: exact(parent.this_year.of(figure)) for figure in AMOUNT_FIGURES},
+                    "last_year": {figure: exact(parent.last_year.of(figure)) for figure in AMOUNT_FIGURES},
+                    "change_percent": {figure: exact(parent.change(figure)) for figure in AMOUNT_FIGURES},
+                }
+                for parent in parents
+            ],
+        }  # fmt: skip
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        return
+    console = make_console()
+    if not parents:
+        console.print(f"{year} 年度没有登记或报送的单位")
+        return
+
+    def amount(value: Decimal | None) -> str:
+        return "" if value is None else f"{value:,.2f}"
+
+    table = Table(header_style="bold", title=f"{year} 年度按主管部门汇总（万元；上年为 {year - 1} 年度）")
+    table.add_column("主管部门", overflow="fold", min_width=14)  # seven characters a line, not two
+    table.add_column("编码", overflow="fold", min_width=10)
+    for column in ("单位数", "已报送"):
+        table.add_column(column, overflow="fold")
+    for figure in HEADLINE_FIGURES:  # short headers, the amount's name once: a terminal is narrower than a sheet
+        for header in (AMOUNT_TITLES[figure], LAST_YEAR, "增减(%)"):
+            table.add_column(header, justify="right", overflow="fold")  # an amount folds rather than loses digits
+    for parent in parents:
+        cells: list[str | Text] = [plain(parent.label), plain(parent.code), str(parent.units), str(parent.submitted)]
+        for figure in HEADLINE_FIGURES:
+            change = parent.change(figure)
+            cells += [
+                amount(parent.this_year.of(figure)),
+                amount(parent.last_year.of(figure)),
+                "" if change is None else f"{change:+.2f}",
+            ]
+        table.add_row(*cells)
+    console.print(table)
 
 
 alerts = typer.Typer(help="The email outbox.", invoke_without_command=True)
@@ -556,7 +741,10 @@ app.add_typer(bureaus, name="bureaus")
 @bureaus.command("import")
 def bureaus_import(
     file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="YAML (bureaus and deadlines) or CSV (code,name,email)", exists=True)
+        Path,
+        typer.Argument(
+            metavar="FILE", help="YAML (bureaus and deadlines) or CSV (code,name,email[,parent])", exists=True
+        ),
     ],
 ) -> None:
     """Register the bureaus expected to submit, and the deadline of each fiscal year."""

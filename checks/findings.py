@@ -7,7 +7,7 @@ values as exact text so machines can assert on them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Any, Literal, get_args
@@ -38,6 +38,10 @@ STATUS_TEXT: dict[str, str] = {
     Status.UNREADABLE: "无法读取",
 }
 
+# How a finding's severity reads to a bureau clerk, in every output; an explained warning reads 已说明.
+SEVERITY_TEXT: dict[Severity, str] = {Severity.ERROR: "错误", Severity.WARNING: "警告"}
+EXPLAINED_TEXT = "已说明"
+
 # A rule's family is its kind: the part of its id before the slash (`sum/income`).
 RuleKind = Literal[
     "required",
@@ -51,6 +55,8 @@ RuleKind = Literal[
     "grade",
     "hierarchy",
     "cross-table",
+    "history",  # against the same bureau's previous year, from the database (checks.history)
+    "consolidation",  # a 主管部门's own workbook against the sum of its units' (checks.history)
 ]
 RULE_FAMILIES = frozenset(get_args(RuleKind))
 
@@ -66,6 +72,9 @@ class Finding:
     cells: tuple[str, ...] = ()
     expected: str | None = None
     actual: str | None = None
+    # why a warning stands (核实性审核): the bureau's 情况说明 or an operator's reason; it then no longer counts
+    explanation: str | None = None
+    explained_by: str | None = None  # the bureau (its 情况说明 sheet) or the operator who explained it
 
     def __post_init__(self) -> None:
         family = self.rule.split("/", 1)[0]
@@ -73,6 +82,8 @@ class Finding:
             raise ValueError(f"rule {self.rule!r} is not of the form family/name with a known family")
         # What the file said is copied into every output: bounded here, whatever built the finding.
         object.__setattr__(self, "message", clip(self.message, MESSAGE_CHARACTERS))
+        if self.explanation is not None and self.severity is Severity.ERROR:
+            raise ValueError(f"rule {self.rule}: an error is corrected, never explained")
         for name in ("expected", "actual", "sheet"):
             value = getattr(self, name)
             if value is not None and len(value) > QUOTED_CHARACTERS:
@@ -81,6 +92,26 @@ class Finding:
     @property
     def cell(self) -> str | None:
         return self.cells[0] if self.cells else None
+
+    @property
+    def counts(self) -> bool:
+        """Whether it weighs on the submission's status: every error, and a warning nobody explained."""
+        return self.explanation is None
+
+    @property
+    def severity_text(self) -> str:
+        """How it reads to a bureau clerk: 错误, 警告, or 已说明 for an explained warning."""
+        return EXPLAINED_TEXT if self.explanation is not None else SEVERITY_TEXT[self.severity]
+
+    @property
+    def shown_message(self) -> str:
+        """The message, and for an explained warning its explanation and who gave it."""
+        if self.explanation is None:
+            return self.message
+        return f"{self.message}（{EXPLAINED_TEXT}：{self.explanation}——{self.explained_by or ''}）"
+
+    def explained(self, reason: str, by: str) -> Finding:
+        return replace(self, explanation=clip(reason, MESSAGE_CHARACTERS), explained_by=clip(by))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,17 +122,23 @@ class Finding:
             "message": self.message,
             "expected": self.expected,
             "actual": self.actual,
+            "explanation": self.explanation,
+            "explained_by": self.explained_by,
         }
 
 
 def status_of(findings: list[Finding], *, unreadable: bool = False) -> Status:
     if unreadable:
         return Status.UNREADABLE
-    if any(f.severity is Severity.ERROR for f in findings):
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    return status_of_counts(errors, sum(f.severity is Severity.WARNING and f.counts for f in findings))
+
+
+def status_of_counts(errors: int, warnings: int) -> Status:
+    """A readable submission's status from its errors and the warnings that stand."""
+    if errors:
         return Status.FAILED
-    if findings:
-        return Status.WARNINGS
-    return Status.PASSED
+    return Status.WARNINGS if warnings else Status.PASSED
 
 
 @dataclass(slots=True)
@@ -130,7 +167,12 @@ class FileReport:
 
     @property
     def warnings(self) -> int:
-        return sum(f.severity is Severity.WARNING for f in self.findings)
+        """The warnings that stand: an explained one no longer counts."""
+        return sum(f.severity is Severity.WARNING and f.counts for f in self.findings)
+
+    @property
+    def explained(self) -> int:
+        return sum(f.explanation is not None for f in self.findings)
 
     def flatten(self) -> list[tuple[str, str, str | None, str | None]]:
         """(rule, severity, sheet, first cell) of every finding, for terse assertions."""

@@ -202,6 +202,41 @@ CODE = re.compile(r"^\d{3,9}$")  # a classification code names a row of a code-r
 LIST_PARAMETERS = ("parts", "columns", "rows", "left", "right", "choices")  # whose value is a list, even of one
 _COMMON_RULE_FIELDS = frozenset(RuleSpec.model_fields)
 
+ANY_ROW = "*"  # in a between-submissions cell: every row the two submissions both hold (a code table's codes)
+
+
+class CarryOver(_Strict):
+    """This year's opening balance (年初结转和结余) and the cell of last year's closing one (年末) it must equal."""
+
+    this: str  # sheet.row.column of this year's submission
+    last: str  # sheet.row.column of last year's
+
+
+class HistorySpec(_Strict):
+    """The checks against the same bureau's current version of the previous year (`history/…`, checks.history)."""
+
+    carry_over: tuple[CarryOver, ...] = ()
+    carry_over_severity: Severity = Severity.ERROR
+    change: tuple[str, ...] = ()  # amounts that should not move more than `change_share` without a reason
+    change_share: float = Field(default=0.30, gt=0)
+    change_severity: Severity = Severity.WARNING
+
+
+class ConsolidationSpec(_Strict):
+    """A 主管部门's own workbook against the sum of its units' current versions (`consolidation/units`)."""
+
+    cells: tuple[str, ...] = ()
+    severity: Severity = Severity.ERROR
+
+
+class ExplanationSheet(_Strict):
+    """Where a bureau explains its warnings (情况说明): a list sheet, a row per explanation."""
+
+    sheet: str
+    reference: str  # the column naming what is explained: a rule id (history/change) or a cell (C12, 收支总表!C12)
+    reason: str  # the column of the explanation itself
+
+
 Path_ = tuple[str | int, ...]  # where in the template document: keys and list positions
 _PROBLEMS_LATER = "problems reported by the loader"
 
@@ -216,15 +251,13 @@ class Template(_Strict):
     rules: tuple[RuleSpec, ...]
     reading: dict[str, ReadingRule]
     report: dict[ReportFigure, str] = Field(default_factory=dict)
+    history: HistorySpec = HistorySpec()
+    consolidation: ConsolidationSpec = ConsolidationSpec()
+    explanations: ExplanationSheet | None = None
 
     def figure_cells(self) -> dict[str, FigureCell]:
         """Each period-report figure as the (sheet, row, column) that holds it in the long table of values."""
-        cells: dict[str, FigureCell] = {}
-        for figure, place in self.report.items():
-            sheet, _, rest = place.partition(".")
-            row, _, column = rest.partition(".")
-            cells[figure] = (sheet, row, column)
-        return cells
+        return {figure: split_cell(place) for figure, place in self.report.items()}
 
     @cached_property
     def amount_keys(self) -> frozenset[tuple[str, str]]:
@@ -299,6 +332,7 @@ class Template(_Strict):
             problem = self._unknown_figure_cell(sheet_key, row, column)
             if problem is not None:
                 yield ("report", figure), f"report figure {figure}: {problem}"
+        yield from self._between_submissions_problems()
         for position, rule in enumerate(self.rules):
             at: Path_ = ("rules", position)
             if rule.table not in self.sheets:
@@ -342,6 +376,46 @@ class Template(_Strict):
             )
         if rule.kind == "cross-table" and not rule.param("match") and not (left and rule.param("right")):
             yield at, f"rule {rule.id}: a cross-table rule compares left and right cells, or matches rows (match:)"
+
+    def _between_submissions_problems(self) -> Iterator[tuple[Path_, str]]:
+        """History and consolidation cells that name what the template lacks; an explanation sheet that is none."""
+        named: list[tuple[Path_, str]] = []
+        for index, pair in enumerate(self.history.carry_over):
+            named += [
+                (("history", "carry_over", index, "this"), pair.this),
+                (("history", "carry_over", index, "last"), pair.last),
+            ]
+        named += [(("history", "change", index), cell) for index, cell in enumerate(self.history.change)]
+        named += [(("consolidation", "cells", index), cell) for index, cell in enumerate(self.consolidation.cells)]
+        for at, cell in named:
+            sheet_key, row, column = split_cell(cell)
+            if row == ANY_ROW:
+                sheet = self.sheets.get(sheet_key)
+                problem = None if sheet is None or column in sheet.columns else f"unknown column {column!r}"
+                problem = f"unknown sheet {sheet_key!r}" if sheet is None else problem
+            else:
+                problem = self._unknown_figure_cell(sheet_key, row, column)
+            if problem is None and (sheet_key, column or row) not in self.amount_keys:
+                problem = f"{cell} is not an amount"
+            if problem is not None:
+                yield at, f"{at[0]} cell {cell}: {problem}"
+        for pair_index, pair in enumerate(self.history.carry_over):
+            if (split_cell(pair.this)[1] == ANY_ROW) != (split_cell(pair.last)[1] == ANY_ROW):
+                said = f"history carry_over {pair.this} = {pair.last}: both cells name every row (*), or neither"
+                yield ("history", "carry_over", pair_index), said
+        explanations = self.explanations
+        if explanations is not None:
+            sheet = self.sheets.get(explanations.sheet)
+            if sheet is None or sheet.kind != "list":
+                yield (
+                    ("explanations", "sheet"),
+                    f"explanations: {explanations.sheet!r} is not a list sheet of this template",
+                )
+            else:
+                for name in ("reference", "reason"):
+                    if getattr(explanations, name) not in sheet.columns:
+                        said = f"explanations: {name} names unknown column {getattr(explanations, name)!r}"
+                        yield ("explanations", name), said
 
     def _unknown_figure_cell(self, sheet_key: str, row: str, column: str) -> str | None:
         sheet = self.sheets.get(sheet_key)
@@ -403,6 +477,13 @@ ReportFigure = Literal[
     "income_total", "expense_total", "budget_total", "three_public_budget", "three_public_actual", "self_total", "grade"
 ]
 FigureCell = tuple[str, str, str]  # (sheet, row, column) in the long table of values
+
+
+def split_cell(place: str) -> FigureCell:
+    """`sheet.row.column` (or `sheet.field`) as the (sheet, row, column) keys of the long table of values."""
+    sheet, _, rest = place.partition(".")
+    row, _, column = rest.partition(".")
+    return sheet, row, column
 
 
 class TemplateError(ValueError):

@@ -9,6 +9,7 @@ from typing import Any
 import pandera.pandas as pa
 
 from checks.findings import FileReport, Finding
+from checks.history import bureau_explanations, explained
 from checks.records import ReadSubmission
 from checks.rules import Rule, build_rules
 from checks.tables import Batch, build_batch, schema_of
@@ -92,6 +93,8 @@ def _validate_one_template(submissions: list[ReadSubmission], template: Template
         else:
             # in catalogue order, and a rule's findings in the order of the rows they are on
             ordered = sorted(found.get(position, []), key=lambda item: (item[0], item[1]))
-            report = submission.report([*submission.findings, *(f for _, _, f in ordered)])
+            findings = [*submission.findings, *(f for _, _, f in ordered)]
+            values = ((sheet, row, column, located.value) for sheet, row, column, located in submission.values())
+            report = submission.report(explained(findings, bureau_explanations(template, values)))
         reports.append(report)
     return reports

@@ -282,6 +282,8 @@ def _log_files(summary: IntakeSummary) -> None:
             logger.warning("%s", line)
         else:
             logger.info("%s", line)
+    for line in summaries.recheck_lines(summary):
+        logger.warning("%s", line)  # a stored version's findings changed: the operator must hear of it
 
 
 def _log_problem(summary: IntakeSummary, problem: str | None) -> None:

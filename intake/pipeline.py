@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from checks.attribution import bureau_by_name, bureau_of_file, named_by_file, year_of_file
 from checks.findings import FileReport, Status
 from checks.records import Located, ReadSubmission
-from checks.template import TemplateSet, templates_for, unreadable_finding
+from checks.template import TemplateSet, templates_for, unreadable_finding, with_bundled
 from config.settings import ReaderLimits, Settings
 from intake import progress
 from intake.archive import SkippedEntry, archive_files, archive_path_for, discover, remove_from_inbox
@@ -222,7 +222,8 @@ def alerts_for(settings: Settings) -> AlertsFor:
 def load_all(engine: Engine, run_id: int, items: Sequence[LoadItem], settings: Settings) -> list[LoadOutcome]:
     """Load a batch and queue its alerts in one transaction (each submission in its own when it collides with a
     concurrent run)."""
-    outcomes = load_batch(engine, run_id, identified_by_name(engine, items), alerts_for(settings))
+    templates = with_bundled(templates_for(settings.template))  # and those stored versions were read with
+    outcomes = load_batch(engine, run_id, identified_by_name(engine, items), alerts_for(settings), templates)
     progress.advance("load", len(outcomes))
     return outcomes
 
@@ -286,12 +287,16 @@ def write_outputs(
     reports: Sequence[FileReport],
     pool: IsolatedPool | None = None,
 ) -> list[Written]:
-    """Annotated workbook and HTML page of every submission this run loaded; many are written in worker processes."""
+    """Annotated workbook and HTML page of every submission this run loaded, and of the stored ones whose findings
+    its loading changed (checked again against a new version of their year before); many in worker processes."""
     loaded = {
         o.submission_id: report for o, report in zip(outcomes, reports, strict=True) if o.outcome is Outcome.LOADED
     }
     submissions = submissions_by_id(engine, [i for i in loaded if i is not None])
-    return _write(settings, engine, [(submission, loaded[submission.id]) for submission in submissions], pool)
+    jobs = [(submission, loaded[submission.id]) for submission in submissions]
+    rechecked = submissions_by_id(engine, sorted({r.submission_id for o in outcomes for r in o.rechecks} - set(loaded)))
+    jobs += [(submission, report_of(engine, submission)) for submission in rechecked]
+    return _write(settings, engine, jobs, pool)
 
 
 def repair_outputs(settings: Settings, engine: Engine, pool: IsolatedPool | None = None) -> list[Written]:

@@ -15,7 +15,6 @@ from checks.findings import NEEDS_RESUBMISSION, STATUS_TEXT, Finding, Severity, 
 from checks.period import PeriodReport
 from intake.pipeline import IntakeSummary
 from models.store import LoadOutcome, Outcome
-from reports.annotation import SEVERITY_TEXT
 from reports.html import grouped_by_sheet
 from reports.period import MISSING
 
@@ -58,10 +57,30 @@ def state_message(summary: IntakeSummary) -> str:
     return "；".join(parts)
 
 
+def recheck_lines(summary: IntakeSummary) -> list[str]:
+    """A line per stored version this run checked again (a new version of its year before, or of a unit of
+    its 主管部门, loaded): which findings between submissions appeared and which went, and its status now."""
+    lines = []
+    for outcome in summary.outcomes:
+        for recheck in outcome.rechecks:
+            who = recheck.bureau_code or recheck.file_name
+            changes = [f"新增 {f.rule}（{', '.join(f.cells)}）" for f in recheck.appeared]
+            changes += [f"消除 {f.rule}（{', '.join(f.cells)}）" for f in recheck.gone]
+            status = STATUS_TEXT[recheck.previous_status]
+            if recheck.status != recheck.previous_status:
+                status += f" → {STATUS_TEXT[recheck.status]}"
+            lines.append(
+                f"因 {outcome.file_name} 重新校验 {who} {recheck.fiscal_year or ''} 年度第 {recheck.version or '-'} 版"
+                f"（提交 #{recheck.submission_id}）：{'，'.join(changes)}；状态 {status}"
+            )
+    return lines
+
+
 def first_finding(findings: Iterable[Finding]) -> Finding | None:
-    """The finding to read first: the first error, else the first warning."""
+    """The finding to read first: the first error, else the first warning that stands."""
     listed = list(findings)
-    return next((f for f in listed if f.severity == Severity.ERROR), listed[0] if listed else None)
+    fallback = next((f for f in listed if f.counts), listed[0] if listed else None)  # an explained one last
+    return next((f for f in listed if f.severity == Severity.ERROR), fallback)
 
 
 def finding_text(finding: Finding | None) -> str:
@@ -180,6 +199,10 @@ def artifact_markdown(summary: IntakeSummary) -> str:
                 markdown_text(finding_text(first_finding(o.findings))),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+    rechecked = recheck_lines(summary)
+    if rechecked:
+        lines += ["", f"### 重新校验的已入库报表 {len(rechecked)} 份", ""]
+        lines += [f"- {markdown_text(line)}" for line in rechecked]
     if summary.skipped:
         lines += ["", f"### 未处理的收件箱条目 {len(summary.skipped)} 个", "", "| 条目 | 原因 |", "|---|---|"]
         lines += [f"| {markdown_text(entry.name)} | {markdown_text(entry.reason)} |" for entry in summary.skipped]
@@ -261,9 +284,9 @@ def submission_markdown(summary: IntakeSummary, outcome: LoadOutcome) -> str:
         for finding in findings:
             cells = [
                 markdown_text(", ".join(finding.cells)),
-                SEVERITY_TEXT.get(finding.severity, str(finding.severity)),
+                finding.severity_text,
                 markdown_text(finding.rule),
-                markdown_text(finding.message),
+                markdown_text(finding.shown_message),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
-from checks.findings import FileReport, Finding, Severity, Status
+from checks.findings import FileReport, Status
 from models.database import session_scope
+from models.rows import finding_of
 from models.tables import FindingRecord, Submission, utcnow
 
 
@@ -72,29 +73,26 @@ def find_submission(engine: Engine, ident: str) -> Submission | None:
 
 
 def report_of(engine: Engine, submission: Submission) -> FileReport:
-    """The submission's findings as the report validation gave."""
+    """The submission's findings as the checks gave them (those between submissions as they stand now)."""
     with Session(engine) as session:
-        records = session.execute(
-            select(FindingRecord)
-            .where(col(FindingRecord.submission_id) == submission.id)
-            .order_by(col(FindingRecord.position))
-        ).scalars()
-        findings = [
-            Finding(
-                rule=r.rule,
-                severity=Severity(r.severity),
-                message=r.message,
-                sheet=r.sheet,
-                cells=tuple(r.cells),
-                expected=r.expected,
-                actual=r.actual,
-            )
-            for r in records
-        ]
+        return _report(session, submission)
+
+
+def report_in(session: Session, submission_id: int) -> FileReport:
+    """`report_of` inside a transaction under way (it sees the transaction's own rows)."""
+    return _report(session, session.get_one(Submission, submission_id))
+
+
+def _report(session: Session, submission: Submission) -> FileReport:
+    records = session.execute(
+        select(FindingRecord)
+        .where(col(FindingRecord.submission_id) == submission.id)
+        .order_by(col(FindingRecord.position))
+    ).scalars()
     return FileReport(
         file=submission.file_name,
         sha256=submission.sha256,
-        findings=findings,
+        findings=[finding_of(r) for r in records],
         unreadable=submission.status == Status.UNREADABLE,
         bureau_code=submission.bureau_code,
         fiscal_year=submission.fiscal_year,

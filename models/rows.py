@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from checks.findings import Finding
+from checks.findings import Finding, Severity
 from checks.records import CODE, ReadSubmission
 from checks.template import Template, TemplateSet, as_set
 from models.tables import FindingRecord, SheetValue
@@ -54,19 +54,7 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding], templates: Tem
             }
         )
     rows[SheetValue] = values
-    rows[FindingRecord] = [
-        {
-            "position": position,
-            "rule": f.rule,
-            "severity": str(f.severity),
-            "sheet": f.sheet,
-            "cells": list(f.cells),
-            "message": f.message,
-            "expected": f.expected if f.expected is None else f.expected[:100],
-            "actual": f.actual if f.actual is None else f.actual[:200],  # it may quote a whole cell's text
-        }
-        for position, f in enumerate(findings)
-    ]
+    rows[FindingRecord] = [{"position": position, **finding_record(f)} for position, f in enumerate(findings)]
     return {table: table_rows for table, table_rows in rows.items() if table_rows}
 
 
@@ -81,3 +69,33 @@ def _number_and_text(value: Any) -> tuple[Decimal | None, str | None]:
     if isinstance(value, dt.date):
         return None, value.isoformat()
     return None, str(value)
+
+
+def finding_record(finding: Finding) -> dict[str, Any]:
+    """A finding's columns in the finding table, cut to their lengths (its position and submission aside)."""
+    return {
+        "rule": finding.rule,
+        "severity": str(finding.severity),
+        "sheet": finding.sheet,
+        "cells": list(finding.cells),
+        "message": finding.message,
+        "expected": finding.expected if finding.expected is None else finding.expected[:100],
+        "actual": finding.actual if finding.actual is None else finding.actual[:200],  # it may quote a whole cell
+        "explanation": finding.explanation,
+        "explained_by": finding.explained_by,
+    }
+
+
+def finding_of(record: FindingRecord) -> Finding:
+    """A stored finding as the checks made it."""
+    return Finding(
+        rule=record.rule,
+        severity=Severity(record.severity),
+        message=record.message,
+        sheet=record.sheet,
+        cells=tuple(record.cells),
+        expected=record.expected,
+        actual=record.actual,
+        explanation=record.explanation,
+        explained_by=record.explained_by,
+    )

@@ -30,10 +30,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, col
 
 from checks.findings import NEEDS_RESUBMISSION, FileReport, Finding, Status
+from checks.history import is_cross_finding
 from checks.records import ReadSubmission
+from checks.template import TemplateSet, default_templates
 from checks.versions import Arrival, StoredVersions, VersionKey, VersionPlan, plan_versions
 from models import bulk
+from models.cross_checks import CrossChecked, Recheck, cross_check
 from models.database import session_scope
+from models.queries import report_in
 from models.rows import TypedRows, clipped
 from models.tables import Alert, Bureau, IntakeRun, Receipt, ReceiptState, Submission, utcnow
 
@@ -87,6 +91,7 @@ class LoadOutcome:
     findings: tuple[Finding, ...] = ()
     alert_id: int | None = None  # the alert queued with it, in the same transaction
     sha256: str = ""  # of the file's bytes
+    rechecks: tuple[Recheck, ...] = ()  # stored versions whose findings between submissions it changed
 
 
 # An alert for every loaded submission that needs one (failed, unreadable), made as the submission is loaded so
@@ -208,7 +213,11 @@ class _Collision(Exception):
 
 
 def load_batch(
-    engine: Engine, run_id: int, items: Sequence[LoadItem], alerts_for: AlertsFor = _no_alerts
+    engine: Engine,
+    run_id: int,
+    items: Sequence[LoadItem],
+    alerts_for: AlertsFor = _no_alerts,
+    templates: TemplateSet | None = None,
 ) -> list[LoadOutcome]:
     """Load a batch in one transaction, with its alerts; if it collides with a concurrent run, each submission
     in its own."""
@@ -216,28 +225,36 @@ def load_batch(
         return []
     try:
         with session_scope(engine) as session:
-            return _load_batch(session, run_id, items, alerts_for)
+            return _load_batch(session, run_id, items, alerts_for, templates or default_templates())
     except OperationalError:
         raise  # the database is down: the task retries the whole batch
     except (_Collision, DBAPIError):
         # A concurrent run's work, or one submission the database refuses: one at a time, so that the
         # others still load and the refused one fails alone.
-        return [load(engine, run_id, item, alerts_for) for item in items]
+        return [load(engine, run_id, item, alerts_for, templates) for item in items]
 
 
-def load(engine: Engine, run_id: int, item: LoadItem, alerts_for: AlertsFor = _no_alerts) -> LoadOutcome:
+def load(
+    engine: Engine,
+    run_id: int,
+    item: LoadItem,
+    alerts_for: AlertsFor = _no_alerts,
+    templates: TemplateSet | None = None,
+) -> LoadOutcome:
     """Load one submission in one transaction, with its alert; retried when a concurrent run took the same version."""
     for attempt in range(LOAD_ATTEMPTS):
         try:
             with session_scope(engine) as session:
-                return _load_one(session, run_id, item, alerts_for)
+                return _load_one(session, run_id, item, alerts_for, templates or default_templates())
         except IntegrityError:
             if attempt == LOAD_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def _load_batch(session: Session, run_id: int, items: Sequence[LoadItem], alerts_for: AlertsFor) -> list[LoadOutcome]:
+def _load_batch(
+    session: Session, run_id: int, items: Sequence[LoadItem], alerts_for: AlertsFor, templates: TemplateSet
+) -> list[LoadOutcome]:
     receipt_ids = sorted(item.receipt.id for item in items)
     locked = bulk.locking(session, select(col(Receipt.id), col(Receipt.state)).where(col(Receipt.id).in_(receipt_ids)))
     states = dict(session.execute(locked).all())
@@ -248,10 +265,12 @@ def _load_batch(session: Session, run_id: int, items: Sequence[LoadItem], alerts
     latest = {code: _bureau_values(item.read, code) for item in items if (code := _bureau_code(item)) is not None}
     if latest:
         session.execute(_bureau_upsert(session), [latest[code] for code in sorted(latest)])
-    return _write_planned(session, run_id, items, alerts_for)
+    return _write_planned(session, run_id, items, alerts_for, templates)
 
 
-def _load_one(session: Session, run_id: int, item: LoadItem, alerts_for: AlertsFor) -> LoadOutcome:
+def _load_one(
+    session: Session, run_id: int, item: LoadItem, alerts_for: AlertsFor, templates: TemplateSet
+) -> LoadOutcome:
     receipt = item.receipt
     row = session.execute(
         bulk.locking(session, select(Receipt).where(col(Receipt.id) == receipt.id))
@@ -266,15 +285,16 @@ def _load_one(session: Session, run_id: int, item: LoadItem, alerts_for: AlertsF
         # The bureau's row, locked: its versions are numbered one load at a time.
         session.execute(_bureau_upsert(session), [_bureau_values(item.read, code)])
         session.execute(bulk.locking(session, select(col(Bureau.code)).where(col(Bureau.code) == code)))
-    [outcome] = _write_planned(session, run_id, [item], alerts_for)
+    [outcome] = _write_planned(session, run_id, [item], alerts_for, templates)
     return outcome
 
 
 def _write_planned(
-    session: Session, run_id: int, items: Sequence[LoadItem], alerts_for: AlertsFor
+    session: Session, run_id: int, items: Sequence[LoadItem], alerts_for: AlertsFor, templates: TemplateSet
 ) -> list[LoadOutcome]:
     """Plan the items' versions against what is stored, and write the plan: the new submissions with their typed
-    rows and alerts, the versions they replace as current, and every receipt's new state."""
+    rows, their checks against other submissions (and the stored ones' that depend on them) and alerts, the
+    versions they replace as current, and every receipt's new state."""
     shas = list({item.receipt.sha256 for item in items})
     earlier = {
         row.sha256: row for row in session.execute(select(Submission).where(col(Submission.sha256).in_(shas))).scalars()
@@ -292,17 +312,25 @@ def _write_planned(
     ]
     ids = _insert_submissions(session, plan, planned)
     _insert_rows(session, [(ids[index], items[new.arrival]) for index, new in enumerate(plan.new)])
-    alert_of = _queue_alerts(
-        session,
-        alerts_for,
-        [
-            (Submission(**values, id=ids[index]), items[new.arrival].report)
-            for index, (new, values) in enumerate(zip(plan.new, planned, strict=True))
-            if values["status"] in NEEDS_RESUBMISSION
-        ],
-    )
+    checked = cross_check(session, ids, templates)
+    for index, new in enumerate(plan.new):
+        _with_cross_findings(items[new.arrival].report, planned[index], checked, ids[index])
+    to_alert = [
+        (Submission(**values, id=ids[index]), items[new.arrival].report)
+        for index, (new, values) in enumerate(zip(plan.new, planned, strict=True))
+        if values["status"] in NEEDS_RESUBMISSION
+    ]
+    # a stored version that fails now that another loaded (its carry-over no longer joins) is told too, once
+    to_alert += [
+        (session.get_one(Submission, recheck.submission_id), report_in(session, recheck.submission_id))
+        for recheck in checked.rechecks
+        if recheck.status in NEEDS_RESUBMISSION and recheck.previous_status not in NEEDS_RESUBMISSION
+    ]
+    alert_of = _queue_alerts(session, alerts_for, to_alert)
+    rechecks_of = _rechecks_by_cause(checked.rechecks, plan, ids, items)
     outcomes = [
-        _planned_outcome(position, item, plan, planned, ids, earlier, alert_of) for position, item in enumerate(items)
+        _planned_outcome(position, item, plan, planned, ids, earlier, alert_of, rechecks_of.get(position, ()))
+        for position, item in enumerate(items)
     ]
     session.execute(  # bulk update by primary key
         update(Receipt),
@@ -312,6 +340,28 @@ def _write_planned(
         ],
     )
     return outcomes
+
+
+def _with_cross_findings(report: FileReport, values: dict[str, Any], checked: CrossChecked, submission_id: int) -> None:
+    """A new submission's report and row values with its findings between submissions (checks.history)."""
+    if submission_id not in checked.findings:
+        return
+    report.findings = [f for f in report.findings if not is_cross_finding(f.rule)] + checked.findings[submission_id]
+    status, errors, warnings = checked.counts[submission_id]
+    values.update(status=str(status), error_count=errors, warning_count=warnings)
+
+
+def _rechecks_by_cause(
+    rechecks: Sequence[Recheck], plan: VersionPlan, ids: list[int], items: Sequence[LoadItem]
+) -> dict[int, tuple[Recheck, ...]]:
+    """Each recheck under the batch position of the new version that caused it: the same bureau's year before,
+    or one of the parent's units (the first such file of the batch; the batch's first file otherwise)."""
+    caused: dict[int, list[Recheck]] = defaultdict(list)
+    keys = {(items[new.arrival].read.bureau_code, items[new.arrival].read.fiscal_year): new.arrival for new in plan.new}
+    for recheck in rechecks:
+        position = keys.get((recheck.bureau_code, (recheck.fiscal_year or 0) - 1))
+        caused[position if position is not None else min(keys.values(), default=0)].append(recheck)
+    return {position: tuple(found) for position, found in caused.items()}
 
 
 def _stored_versions(session: Session, keys: set[VersionKey]) -> dict[VersionKey, StoredVersions]:
@@ -363,6 +413,7 @@ def _planned_outcome(
     ids: list[int],
     earlier: dict[str, Submission],
     alert_of: dict[int, int],
+    rechecks: tuple[Recheck, ...] = (),
 ) -> LoadOutcome:
     if position in plan.repeats_stored:
         return _outcome(item.receipt, Outcome.DUPLICATE, earlier[item.receipt.sha256])
@@ -384,6 +435,7 @@ def _planned_outcome(
         () if repeated else tuple(item.report.findings),
         None if repeated else alert_of.get(ids[index]),
         item.receipt.sha256,
+        rechecks,
     )
 
 

@@ -167,6 +167,23 @@ class Submission(SubmissionBase, table=True):
     run_id: int | None = Field(default=None, foreign_key="intake_run.id")
 
 
+class ExplanationBase(SQLModel):
+    """An operator's reason why a warning of a submission stands (`budgetflow explain`): who gave it, and when."""
+
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    rule: str = Field(max_length=60)
+    cell: str = Field(max_length=40)
+    reason: str
+    explained_by: str = Field(max_length=200)
+    explained_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Explanation(ExplanationBase, table=True):
+    __tablename__ = "explanation"
+    __table_args__ = (UniqueConstraint("submission_id", "rule", "cell", name="uq_explanation_finding"),)
+    id: int | None = Field(default=None, primary_key=True)
+
+
 class SheetValueBase(SQLModel):
     """One typed value of a submission, keyed by its template's sheet, row and column keys.
 
@@ -204,6 +221,8 @@ class FindingRecordBase(SQLModel):
     message: str
     expected: str | None = Field(default=None, max_length=100)
     actual: str | None = Field(default=None, max_length=200)
+    explanation: str | None = Field(default=None, description="why the warning stands: 已说明, it no longer counts")
+    explained_by: str | None = Field(default=None, max_length=200)
 
 
 class FindingRecord(FindingRecordBase, table=True):

@@ -29,7 +29,6 @@ PAPER_A4 = 9  # the OOXML paperSize of A4
 NO_FINDINGS_TEXT = "未发现问题。"
 ERROR_RGB = "FFF4B6B6"
 WARNING_RGB = "FFFFD966"
-SEVERITY_TEXT = {Severity.ERROR: "错误", Severity.WARNING: "警告"}
 MAX_CELLS_PER_RANGE = 500
 MAX_COMMENT_CHARS = 30000
 COMMENT_AUTHOR = "budgetflow"
@@ -101,7 +100,7 @@ def comment_text(named_by: Sequence[NamedBy]) -> str:
     expected value, and on a cell that only takes part in the check, which cell that is."""
     parts = []
     for finding, to_fix in named_by:
-        lines = [f"[{SEVERITY_TEXT[finding.severity]}] {finding.rule}", finding.message]
+        lines = [f"[{finding.severity_text}] {finding.rule}", finding.shown_message]
         if not to_fix:
             lines.append(f"此单元格参与该项校验；应核对修改的是 {finding.cells[0]}")
         elif finding.expected is not None:
@@ -141,11 +140,11 @@ def result_lines(findings: Sequence[Finding], sheet_names: Collection[str]) -> l
             link = f"'{quoted}'!{finding.cells[0].split(':')[0]}"
         values = (
             number,
-            SEVERITY_TEXT[finding.severity],
+            finding.severity_text,
             finding.rule,
             finding.sheet or "",
             ", ".join(finding.cells),
-            finding.message,
+            finding.shown_message,
             finding.expected or "",
             finding.actual or "",
         )

@@ -50,5 +50,6 @@ def submission_page(report: FileReport, *, bureau_name: str | None = None, versi
         status_text=STATUS_TEXT[status],
         errors=report.errors,
         warnings=report.warnings,
+        explained=report.explained,
         groups=grouped_by_sheet(report.findings),
     )
