@@ -114,7 +114,8 @@ class Finding:
         return replace(self, explanation=clip(reason, MESSAGE_CHARACTERS), explained_by=clip(by))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The spec §3 finding; an explained warning also says why it stands and who said so."""
+        document: dict[str, Any] = {
             "rule": self.rule,
             "severity": str(self.severity),
             "sheet": self.sheet,
@@ -122,9 +123,10 @@ class Finding:
             "message": self.message,
             "expected": self.expected,
             "actual": self.actual,
-            "explanation": self.explanation,
-            "explained_by": self.explained_by,
         }
+        if self.explanation is not None:
+            document |= {"explanation": self.explanation, "explained_by": self.explained_by}
+        return document
 
 
 def status_of(findings: list[Finding], *, unreadable: bool = False) -> Status:

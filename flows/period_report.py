@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 from prefect import flow, task
@@ -11,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from checks.findings import STATUS_TEXT
-from checks.period import PeriodReport
+from checks.period import HEADLINE_FIGURES, PeriodReport, compared_headers
 from checks.template import templates_for, with_bundled
 from config.settings import Settings
 from flows.common import database_task, engine_of, filing_year, retrying, settings_for, untracked
@@ -44,6 +45,36 @@ def write_outputs(report: PeriodReport, directory: Path) -> list[Path]:
         return [workbook.result(), page]
 
 
+def _amount(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def _change(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:+.2f}"
+
+
+def parents_markdown(report: PeriodReport) -> list[str]:
+    """The roll-up by 主管部门 as a markdown table: units, submitted, and each headline amount this year, last
+    year and its change in percent."""
+    parents = report.by_parent
+    if not parents:
+        return []
+    figures = [header for figure in HEADLINE_FIGURES for header in compared_headers(figure)]
+    rows = [
+        "## 按主管部门汇总",
+        "",
+        "| " + " | ".join(["主管部门", "单位数", "已报送", *figures]) + " |",
+        "|" + "---|" * (3 + len(figures)),
+    ]
+    for parent in parents:  # the 主管部门 comes from the bureaus' covers: escaped, as in the intake summary
+        cells = [markdown_text(parent.label), str(parent.units), str(parent.submitted)]
+        for figure in HEADLINE_FIGURES:  # the workbook and the page have them all
+            now, before = parent.this_year.of(figure), parent.last_year.of(figure)
+            cells += [_amount(now), _amount(before), _change(parent.change(figure))]
+        rows.append("| " + " | ".join(cells) + " |")
+    return [*rows, ""]
+
+
 @task(cache_policy=NO_CACHE)
 def publish(report: PeriodReport, paths: list[Path]) -> None:
     """A markdown summary in the Prefect UI, one stable key per fiscal year."""
@@ -62,6 +93,7 @@ def publish(report: PeriodReport, paths: list[Path]) -> None:
             "",
             attention or "（无需关注的单位）",
             "",
+            *parents_markdown(report),
             *[f"- `{path}`" for path in paths],
         ]
     )

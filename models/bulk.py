@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Dialect, Engine, Table, insert
+from sqlalchemy import Connection, Dialect, Engine, Table, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.selectable import GenerativeSelect
@@ -27,13 +27,22 @@ def insert_ignoring_conflicts(bind: Engine | Session, table: Any, index_elements
     return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
-def upsert(bind: Engine | Session, table: Any, index_elements: Sequence[str], changed: Sequence[str]) -> Any:
-    """INSERT … ON CONFLICT (index_elements) DO UPDATE of the `changed` columns, for one row or many."""
+def upsert(
+    bind: Engine | Session,
+    table: Any,
+    index_elements: Sequence[str],
+    changed: Sequence[str],
+    *,
+    kept_when_blank: Sequence[str] = (),
+) -> Any:
+    """INSERT … ON CONFLICT (index_elements) DO UPDATE of the `changed` columns, for one row or many; a column of
+    `kept_when_blank` keeps its stored value where the new row has none."""
     dialect = postgresql if _postgres(bind) else sqlite
     statement = dialect.insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=list(index_elements), set_={name: statement.excluded[name] for name in changed}
-    )
+    values = {name: statement.excluded[name] for name in changed}
+    for name in kept_when_blank:
+        values[name] = func.coalesce(statement.excluded[name], statement.table.c[name])
+    return statement.on_conflict_do_update(index_elements=list(index_elements), set_=values)
 
 
 def locking(bind: Engine | Session, statement: Selected, *, skip_locked: bool = False) -> Selected:

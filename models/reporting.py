@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from checks.addresses import valid_address
 from checks.attribution import bureau_of_file, year_of_file
 from checks.findings import Status
-from checks.period import BureauLine, PeriodReport
+from checks.period import AMOUNT_FIGURES, Amounts, BureauLine, PeriodReport
 from checks.template import FigureCell, TemplateSet
 from models import bulk
 from models.database import session_scope
@@ -36,6 +36,7 @@ class RegistryEntry:
     code: str
     name: str
     email: str | None
+    parent: str | None = None  # 主管部门: its name or code
 
 
 class RegistryError(ValueError):
@@ -43,7 +44,7 @@ class RegistryError(ValueError):
 
 
 def parse_registry(path: Path) -> tuple[list[RegistryEntry], dict[int, dt.date]]:
-    """Bureaus (code, name, email) and deadlines from a YAML file, or bureaus from a CSV file."""
+    """Bureaus (code, name, email, optional parent) and deadlines from a YAML file, or bureaus from a CSV file."""
     try:
         return _parse_registry(path)
     except RegistryError:
@@ -71,11 +72,14 @@ def _parse_registry(path: Path) -> tuple[list[RegistryEntry], dict[int, dt.date]
         if not code or not name:
             raise RegistryError(f"{path} 第 {number} 条：单位编码（code）和单位名称（name）必填")
         email = str(row.get("email") or "").strip() or None
-        if len(code) > 20 or len(name) > 200:
-            raise RegistryError(f"{path} 第 {number} 条：单位编码最长 20 个字符，单位名称最长 200 个字符")
+        parent = " ".join(str(row.get("parent") or "").split()) or None
+        if len(code) > 20 or len(name) > 200 or len(parent or "") > 200:
+            raise RegistryError(
+                f"{path} 第 {number} 条：单位编码最长 20 个字符，单位名称和主管部门（parent）最长 200 个字符"
+            )
         if email is not None and not valid_address(email):
             raise RegistryError(f"{path} 第 {number} 条：电子邮箱“{email}”不是有效地址")
-        entries.append(RegistryEntry(code, name, email))
+        entries.append(RegistryEntry(code, name, email, parent))
     if not entries and not deadlines:
         raise RegistryError(f"{path}：没有任何单位（code, name, email）或截止日期")
     return entries, deadlines
@@ -96,6 +100,7 @@ def import_registry(engine: Engine, entries: list[RegistryEntry], deadlines: dic
         entry.code: {
             "code": entry.code,
             "name": entry.name,
+            "parent": entry.parent,
             "email": entry.email,
             "registry_email": entry.email,
             "registered": True,
@@ -105,10 +110,12 @@ def import_registry(engine: Engine, entries: list[RegistryEntry], deadlines: dic
         for entry in entries
     }
     with session_scope(engine) as session:
-        if bureaus:  # a bureau seen before keeps its cover's e-mail and first sighting
-            session.execute(
-                bulk.upsert(session, Bureau, ["code"], ["name", "registry_email", "registered"]), list(bureaus.values())
-            )
+        if bureaus:
+            # a bureau seen before keeps its cover's e-mail and first sighting, and its cover's 主管部门 where the
+            # registry names none
+            changed = ["name", "parent", "registry_email", "registered"]
+            statement = bulk.upsert(session, Bureau, ["code"], changed, kept_when_blank=["parent"])
+            session.execute(statement, list(bureaus.values()))
         if deadlines:
             session.execute(
                 bulk.upsert(session, Deadline, ["fiscal_year"], ["due_on"]),
@@ -185,15 +192,40 @@ def _text(value: Decimal | str | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _amounts(figure: dict[str, Decimal | str | None]) -> Amounts:
+    return Amounts(**{name: _amount(figure.get(name)) for name in AMOUNT_FIGURES})
+
+
+def _last_year(
+    session: Session, fiscal_year: int, figure_cells: dict[str, dict[str, FigureCell]], default: str
+) -> dict[str, Amounts]:
+    """Bureau code → the amounts of its current version of the year before, read as this year's are."""
+    of_year = col(Submission.fiscal_year) == fiscal_year - 1, col(Submission.is_current).is_(True)
+    current = dict(session.execute(select(col(Submission.id), col(Submission.bureau_code)).where(*of_year)).all())
+    current_ids = select(col(Submission.id).label("id")).where(*of_year).subquery()
+    figures = _figures(session, current_ids, figure_cells, default) if current else {}
+    return {code: _amounts(figures.get(submission_id, {})) for submission_id, code in current.items() if code}
+
+
 def period_report(engine: Engine, fiscal_year: int, templates: TemplateSet) -> PeriodReport:
-    """Every registered bureau, and every bureau that submitted for the year, with its current version; its
-    figures are the cells its template names (the first template for a submission of a template not given)."""
+    """Every registered bureau, and every bureau that submitted for the year, with its current version and its
+    current version of the year before; its figures are the cells its template names (the first template for a
+    submission of a template not given)."""
     figure_cells = {template.name: template.figure_cells() for template in reversed(templates.templates)}
     with Session(engine) as session:
         of_year = col(Submission.fiscal_year) == fiscal_year, col(Submission.is_current).is_(True)
         current = {s.bureau_code: s for s in session.execute(select(Submission).where(*of_year)).scalars()}
         current_ids = select(col(Submission.id).label("id")).where(*of_year).subquery()
         figures = _figures(session, current_ids, figure_cells, templates.default.name)
+        last_year = _last_year(session, fiscal_year, figure_cells, templates.default.name)
+        explained = dict(
+            session.execute(
+                select(col(FindingRecord.submission_id), func.count())
+                .where(col(FindingRecord.submission_id).in_(select(current_ids.c.id)))
+                .where(col(FindingRecord.explanation).is_not(None))
+                .group_by(col(FindingRecord.submission_id))
+            ).all()
+        )
         # the grade rule's finding gives the grade the total calls for, where the stated one is not it
         grade_findings: dict[int, str | None] = {
             submission_id: expected
@@ -216,7 +248,7 @@ def period_report(engine: Engine, fiscal_year: int, templates: TemplateSet) -> P
             if submission is None or submission.id is None:
                 found = unreadable.get(bureau.code)
                 lines.append(
-                    BureauLine(bureau.code, bureau.name)
+                    BureauLine(bureau.code, bureau.name, parent=bureau.parent, last_year=last_year.get(bureau.code))
                     if found is None
                     else BureauLine(
                         bureau.code,
@@ -224,6 +256,8 @@ def period_report(engine: Engine, fiscal_year: int, templates: TemplateSet) -> P
                         status=found.status,
                         errors=found.error_count,
                         submitted_at=found.received_at,
+                        parent=bureau.parent,
+                        last_year=last_year.get(bureau.code),
                     )
                 )
                 continue
@@ -245,7 +279,10 @@ def period_report(engine: Engine, fiscal_year: int, templates: TemplateSet) -> P
                     grade_by_total=grade_findings.get(submission.id) or (grade if total is not None else None),
                     errors=submission.error_count,
                     warnings=submission.warning_count,
+                    explained=explained.get(submission.id, 0),
                     submitted_at=submission.received_at,
+                    parent=bureau.parent,
+                    last_year=last_year.get(bureau.code),
                 )
             )
     return PeriodReport(fiscal_year, lines, deadline_of(engine, fiscal_year))

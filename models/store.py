@@ -498,8 +498,10 @@ def _version_key(item: LoadItem) -> VersionKey | None:
 
 
 def _bureau_upsert(session: Session) -> Any:
-    """INSERT … ON CONFLICT (code) DO UPDATE of a bureau's cover fields, for one or many rows."""
-    return bulk.upsert(session, Bureau, ["code"], ["name", "parent", "email", "last_seen"])
+    """INSERT … ON CONFLICT (code) DO UPDATE of a bureau's cover fields, for one or many rows. A cover that leaves
+    主管部门 blank keeps the one the registry (or an earlier cover) gave: units roll up and consolidate by it."""
+    changed = ["name", "parent", "email", "last_seen"]
+    return bulk.upsert(session, Bureau, ["code"], changed, kept_when_blank=["parent"])
 
 
 def _bureau_values(read: ReadSubmission, code: str) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The period report: the whole county at a glance for one fiscal year, as a workbook and an HTML page.
 
 Per bureau expected to submit: the current version's status, income and expenditure totals (全年执行数),
-execution rate, 三公 budget against actual and its use, the self-evaluation total and grade, and the
-number of errors and warnings; county totals; bureaus that have not submitted or whose current
-version failed; charts of execution rate by bureau and of 三公 use, in both formats.
+execution rate, 三公 budget against actual and its use — each amount beside last year's and its change —,
+the self-evaluation total and grade, and the number of errors and warnings; county totals; the units of each
+主管部门 summed; bureaus that have not submitted or whose current version failed; charts of execution rate
+by bureau and of 三公 use, in both formats.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
 from checks.findings import STATUS_TEXT
-from checks.period import BureauLine, PeriodReport
+from checks.period import (
+    AMOUNT_FIGURES,
+    AMOUNT_TITLES,
+    CHANGE_TITLES,
+    LAST_YEAR,
+    BureauLine,
+    ParentLine,
+    PeriodReport,
+    compared_headers,
+)
 from reports.annotate import print_one_page_across, write_text
 from reports.html import render
 
@@ -33,13 +43,40 @@ FAILED_FILL = PatternFill("solid", start_color="FFF4B6B6", end_color="FFF4B6B6")
 MISSING_FILL = PatternFill("solid", start_color="FFD9D9D9", end_color="FFD9D9D9")
 
 
+def compared(figure: str, now: Decimal | None, before: Decimal | None, change: Decimal | None) -> dict[str, object]:
+    """An amount's cells by header: numbers, as the cells hold them."""
+    values = [None if value is None else float(value) for value in (now, before, change)]
+    return dict(zip(compared_headers(figure), values, strict=True))
+
+
 HEADERS = [
-    "单位编码", "单位名称", "状态", "版本", "收入合计", "支出合计", "全年预算数", "执行率(%)",
-    "三公预算数", "三公决算数", "三公使用率(%)", "自评总分", "自评等级", "按总分等级", "错误", "警告",
+    "单位编码", "单位名称", "状态", "版本", *compared_headers("income_total"), *compared_headers("expense_total"),
+    *compared_headers("budget_total"), "执行率(%)", *compared_headers("three_public_budget"),
+    *compared_headers("three_public_actual"), "三公使用率(%)", "自评总分", "自评等级", "按总分等级", "错误", "警告",
+    "已说明",
 ]  # fmt: skip
-AMOUNT_COLUMNS = (5, 6, 7, 9, 10, 12)  # 万元, and the score
-RATE_COLUMNS = (8, 11)  # percent: two decimals throughout, so that 100.00 stands beside 99.12
-WIDTHS = (14, 30, 10, 6, 14, 14, 14, 10, 12, 12, 12, 10, 10, 10, 6, 6)
+PARENT_HEADERS = [
+    "主管部门", "主管部门编码", "单位数", "已报送", *(h for figure in AMOUNT_FIGURES for h in compared_headers(figure))
+]  # fmt: skip
+_AMOUNT_HEADERS = {*AMOUNT_TITLES.values(), *(LAST_YEAR + title for title in AMOUNT_TITLES.values())}
+AMOUNT_COLUMNS = tuple(col for col, h in enumerate(HEADERS, start=1) if h in _AMOUNT_HEADERS or h == "自评总分")
+# percent: two decimals throughout, so that 100.00 stands beside 99.12
+RATE_COLUMNS = tuple(col for col, h in enumerate(HEADERS, start=1) if h.endswith("(%)"))
+_FIXED_WIDTHS = {
+    "单位编码": 14, "单位名称": 30, "主管部门": 30, "主管部门编码": 14, "状态": 10, "版本": 6, "执行率(%)": 10,
+    "单位数": 8, "已报送": 8, "错误": 6, "警告": 6, "已说明": 6,
+}  # fmt: skip
+
+
+def _width(header: str) -> int:
+    """Wide enough for the header, or for an amount in the hundred thousands of 万元."""
+    if header in _FIXED_WIDTHS:
+        return _FIXED_WIDTHS[header]
+    return 14 if header in _AMOUNT_HEADERS else 12 if header.endswith("(%)") else 10
+
+
+WIDTHS = tuple(_width(header) for header in HEADERS)
+TOTALS_END = HEADERS.index("三公使用率(%)") + 1  # the county totals row stops before the score
 # The bold of the headers and the totals is the workbook's own font made bold (a bare Font(bold=True) names no
 # font, and spreadsheet programs draw it in another one than the rows).
 BOLD = Font(name=DEFAULT_FONT.name, sz=DEFAULT_FONT.sz, family=DEFAULT_FONT.family, scheme=DEFAULT_FONT.scheme, b=True)
@@ -49,16 +86,41 @@ def _status_text(line: BureauLine) -> str:
     return MISSING if line.status is None else STATUS_TEXT[line.status]
 
 
-def _row(line: BureauLine) -> list[object]:
-    def number(value: Decimal | None) -> float | None:
-        return None if value is None else float(value)
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
 
-    return [
-        line.code, line.name, _status_text(line), line.version, number(line.income_total),
-        number(line.expense_total), number(line.budget_total), number(line.execution_rate),
-        number(line.three_public_budget), number(line.three_public_actual), number(line.three_public_use),
-        number(line.self_total), line.grade, line.grade_by_total, line.errors, line.warnings,
-    ]  # fmt: skip
+
+def _row(line: BureauLine) -> list[object]:
+    values: dict[str, object] = {
+        "单位编码": line.code, "单位名称": line.name, "状态": _status_text(line), "版本": line.version,
+        "执行率(%)": _number(line.execution_rate), "三公使用率(%)": _number(line.three_public_use),
+        "自评总分": _number(line.self_total), "自评等级": line.grade, "按总分等级": line.grade_by_total,
+        "错误": line.errors, "警告": line.warnings, "已说明": line.explained,
+    }  # fmt: skip
+    for figure in AMOUNT_FIGURES:
+        now, before = line.amounts.of(figure), line.last_year_of(figure)
+        values.update(compared(figure, now, before, line.change(figure)))
+    return [values[header] for header in HEADERS]
+
+
+def _totals_row(report: PeriodReport) -> list[object]:
+    values: dict[str, object] = {
+        "单位名称": "全县合计",
+        "执行率(%)": _number(report.county_execution_rate),
+        "三公使用率(%)": _number(report.county_three_public_use),
+    }
+    for figure in AMOUNT_FIGURES:
+        now, before = report.total(figure), report.last_year_total(figure)
+        values.update(compared(figure, now, before, report.total_change(figure)))
+    return [values.get(header, "") for header in HEADERS[:TOTALS_END]]
+
+
+def _parent_row(parent: ParentLine) -> list[object]:
+    values: list[object] = [parent.label, parent.code, parent.units, parent.submitted]
+    for figure in AMOUNT_FIGURES:
+        now, before = parent.this_year.of(figure), parent.last_year.of(figure)
+        values += compared(figure, now, before, parent.change(figure)).values()
+    return values
 
 
 def _cells(sheet: WriteOnlyWorksheet, values: list[object], **style: Any) -> list[Cell]:
@@ -90,16 +152,8 @@ def write_workbook(report: PeriodReport, target: Path) -> Path:
             row[2].fill = MISSING_FILL if line.status is None else FAILED_FILL
         sheet.append(row)
     total_row = 5 + len(report.lines)
-    totals: list[object] = ["", "全县合计", "", ""] + [
-        float(report.total(a)) for a in ("income_total", "expense_total", "budget_total")
-    ]
-    totals += [
-        None if report.county_execution_rate is None else float(report.county_execution_rate),
-        float(report.total("three_public_budget")),
-        float(report.total("three_public_actual")),
-        None if report.county_three_public_use is None else float(report.county_three_public_use),
-    ]
-    sheet.append(_number_formats(_cells(sheet, totals, font=BOLD)))
+    sheet.append(_number_formats(_cells(sheet, _totals_row(report), font=BOLD)))
+    _parents_sheet(book, report)
 
     attention = book.create_sheet("需关注")
     _widths(attention, (14, 30, 12, 6, 6))
@@ -110,6 +164,22 @@ def write_workbook(report: PeriodReport, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     book.save(target)
     return target
+
+
+def _parents_sheet(book: Workbook, report: PeriodReport) -> None:
+    """按主管部门汇总: each 主管部门's units, how many submitted, and their amounts summed, beside last year's."""
+    sheet = book.create_sheet("按主管部门汇总")
+    _widths(sheet, tuple(_width(header) for header in PARENT_HEADERS))
+    print_one_page_across(sheet)
+    amount_columns = [col for col, h in enumerate(PARENT_HEADERS, start=1) if h in _AMOUNT_HEADERS]
+    rate_columns = [col for col, h in enumerate(PARENT_HEADERS, start=1) if h.endswith("(%)")]
+    sheet.append(_cells(sheet, list(PARENT_HEADERS), font=BOLD))
+    for parent in report.by_parent:
+        row = _cells(sheet, _parent_row(parent))
+        for columns, number_format in ((amount_columns, "#,##0.00"), (rate_columns, "0.00")):
+            for col in columns:
+                row[col - 1].number_format = number_format
+        sheet.append(row)
 
 
 def _widths(sheet: Worksheet, widths: tuple[int, ...]) -> None:
@@ -190,6 +260,9 @@ def html_page(report: PeriodReport) -> str:
         "period.html.j2",
         report=report,
         lines=[(line, _status_text(line)) for line in report.lines],
+        parents=report.by_parent,
+        amount_titles=AMOUNT_TITLES,
+        change_titles=CHANGE_TITLES,
         rates=rates,
         rate_start=rate_start,
         rate_end=rate_end,

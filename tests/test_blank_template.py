@@ -21,7 +21,7 @@ from workbooks.reader import read_submission
 from workbooks.samples import BureauFigures, Project, indicator_cells, seed_figures
 
 D = Decimal
-SHEETS = ["封面", "收支总表", "三公经费", "项目支出", "绩效指标", "自评结果"]
+SHEETS = ["封面", "收支总表", "三公经费", "项目支出", "绩效指标", "自评结果", "情况说明"]
 COVER_LABELS = ["单位名称", "单位编码", "主管部门", "年度", "金额单位", "填报人", "联系电话", "电子邮箱", "填报日期"]
 
 
@@ -133,7 +133,9 @@ def _fill(path: Path, figures: BureauFigures, typed_over: frozenset[tuple[str, s
 # --- layout --------------------------------------------------------------------------------------
 
 
-def test_the_blank_template_has_the_six_sheets_with_the_cover_labels_and_the_year_prefilled(blank: Path) -> None:
+def test_the_blank_template_has_every_sheet_of_the_template_with_the_cover_labels_and_the_year_prefilled(
+    blank: Path,
+) -> None:
     book = openpyxl.load_workbook(blank)
 
     assert book.sheetnames == SHEETS

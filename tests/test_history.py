@@ -27,13 +27,14 @@ from checks.history import (
     history_findings,
     reference_of,
 )
-from checks.template import TemplateError, load_template
+from checks.template import TemplateError, default_templates, load_template
 from models.cross_checks import NotExplainable, explain_warning
 from models.database import session_scope
 from models.queries import report_of
-from models.reporting import import_registry, parse_registry
+from models.reporting import import_registry, parse_registry, period_report
 from models.tables import Explanation as ExplanationRow
 from models.tables import FindingRecord, Submission
+from reports.html import grouped_by_sheet, render
 from tests.test_store import Intake, intake, reading_workers  # noqa: F401  (fixtures)
 from workbooks.samples import BureauFigures, clean_figures, write_workbook
 
@@ -211,7 +212,7 @@ def _with_notes(path: Path, *rows: tuple[str, str]) -> Path:
     return path
 
 
-# 2023 as 2022 but for 公务接待费, spent 12 of a budget of 12 against 6.35 (+89 %; the 三公 total +24 %, within the share)
+# 2023 as 2022 but for 公务接待费: 12 spent of 12 against 6.35 (+89 %; the 三公 total +24 %, within the share)
 RECEPTION_MOVED = replace(
     LAST_YEAR,
     year=2023,
@@ -345,3 +346,51 @@ def test_validate_with_the_database_checks_a_file_against_last_year_and_explain_
     monkeypatch.setenv("BUDGETFLOW_DATABASE_URL", loaded.url)
     refused = CliRunner().invoke(app, ["explain", str(this.submission_id), CARRY_OVER, "D19", "--reason", "不改"])
     assert refused.exit_code == 2 and "错误须更正" in refused.output
+
+
+def test_an_explanation_shows_on_the_page_the_annotated_copy_and_the_mail_once_the_operator_gives_it(
+    loaded: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded.deliver("教育局2022.xlsx", LAST_YEAR)
+    loaded.run()
+    loaded.deliver("教育局2023.xlsx", RECEPTION_MOVED)
+    [warned] = loaded.run()
+    monkeypatch.setenv("BUDGETFLOW_DATA_DIR", str(loaded.settings.data_dir))
+    monkeypatch.setenv("BUDGETFLOW_DATABASE_URL", loaded.url)
+    said = CliRunner().invoke(
+        app, ["explain", str(warned.submission_id), CHANGE, "C6", "--reason", "承办全省现场会", "--by", "张科长"]
+    )
+    assert said.exit_code == 0, said.output
+    assert "已说明" in said.output and "通过" in said.output
+
+    folder = loaded.settings.reports_dir / "submissions"
+    [page] = [p for p in folder.glob("*.html") if f"{warned.submission_id:06d}" in p.name or "2023" in p.name]
+    html = page.read_text(encoding="utf-8")
+    assert "已说明：承办全省现场会（张科长，" in html and "已说明 1" in html
+    [copy] = [p for p in folder.glob("*.xlsx") if "2023" in p.name]
+    book = openpyxl.load_workbook(copy)
+    result = book.worksheets[0]
+    rows = [[cell.value for cell in row] for row in result.iter_rows(min_row=4)]
+    assert any(row[1] == "已说明" and "承办全省现场会" in str(row[5]) for row in rows)
+    comment = book["三公经费"]["C6"].comment
+    assert comment is not None and "[已说明] history/change" in comment.text
+
+    with Session(loaded.engine) as session:
+        stored = session.get_one(Submission, warned.submission_id)
+    [line] = [line for line in period_report(loaded.engine, 2023, default_templates()).lines if line.code == CLEAN_CODE]
+    assert (line.status, line.warnings, line.explained) == ("passed", 0, 1)
+    groups = grouped_by_sheet(report_of(loaded.engine, stored).findings)
+    mail = render(
+        "alert.txt.j2",
+        who="沅江市教育局",
+        year=2023,
+        file="教育局2023.xlsx",
+        version=1,
+        status_text="通过",
+        groups=groups,
+        unreadable=False,
+        errors=0,
+        warnings=0,
+        bureau_reached=True,
+    )
+    assert "[已说明] C6" in mail and "承办全省现场会" in mail
