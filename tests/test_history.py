@@ -31,11 +31,12 @@ from checks.template import TemplateError, default_templates, load_template
 from models.cross_checks import NotExplainable, explain_warning
 from models.database import session_scope
 from models.queries import report_of
-from models.reporting import import_registry, parse_registry, period_report
+from models.reporting import RegistryEntry, import_registry, parse_registry, period_report
 from models.tables import Explanation as ExplanationRow
 from models.tables import FindingRecord, Submission
 from reports.html import grouped_by_sheet, render
 from tests.test_store import Intake, intake, reading_workers  # noqa: F401  (fixtures)
+from workbooks.national_samples import national_seed_figures, write_national_xls, write_national_xlsx
 from workbooks.samples import BureauFigures, clean_figures, write_workbook
 
 D = Decimal
@@ -394,3 +395,37 @@ def test_an_explanation_shows_on_the_page_the_annotated_copy_and_the_mail_once_t
         bureau_reached=True,
     )
     assert "[已说明] C6" in mail and "承办全省现场会" in mail
+
+
+def test_national_tables_carry_over_by_table_and_source_and_explain_a_change_in_their_notes(
+    loaded: Intake, tmp_path: Path
+) -> None:
+    import_registry(loaded.engine, [RegistryEntry(NATIONAL_CODE, DEPARTMENT, "kgxj@example.cn")], {})
+    seed = national_seed_figures()
+    # 2022 closed with 5.00 carried over (the seed opens 2023 with 6.50), and spent 5.00 on 公务接待 (2023: 11.84)
+    last_year = replace(
+        seed,
+        year=2022,
+        table1=replace(seed.table1, expenditure={**seed.table1.expenditure, "carry_out": D("5.00")}),
+        table7=replace(seed.table7, actual={**seed.table7.actual, "reception": D("5.00"), "total": D("5.00")}),
+    )
+    write_national_xls(last_year, tmp_path / "2022.xls")
+    loaded.deliver_bytes("2022-决算公开表.xls", (tmp_path / "2022.xls").read_bytes())
+    [last] = loaded.run()
+    assert (last.bureau_code, last.fiscal_year) == (NATIONAL_CODE, 2022)
+
+    write_national_xlsx(seed, tmp_path / "2023.xlsx")
+    _with_notes(tmp_path / "2023.xlsx", ("history/change", "2023 年承办全省科技工作现场会，接待增加"))
+    loaded.deliver_bytes("2023-决算公开表.xlsx", (tmp_path / "2023.xlsx").read_bytes())
+    [this] = loaded.run()
+    between = [(f.rule, f.severity, f.sheet, f.expected, f.explanation) for f in this.findings if "/" in f.rule]
+    between = [found for found in between if found[0].startswith("history/")]
+    assert between == [
+        (CARRY_OVER, "error", "公开01表", "5", None),
+        (CHANGE, "warning", "公开07表", "5", "2023 年承办全省科技工作现场会，接待增加"),
+        (CHANGE, "warning", "公开07表", "5", "2023 年承办全省科技工作现场会，接待增加"),
+    ]
+    assert this.status == "failed" and this.warnings == 0  # the carry-over must be corrected; the change is explained
+
+
+NATIONAL_CODE, DEPARTMENT = "430981-013", "沅江市科学技术和工业信息化局"
