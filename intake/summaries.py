@@ -261,7 +261,9 @@ def submission_markdown(summary: IntakeSummary, outcome: LoadOutcome) -> str:
         f"# {markdown_text(bureau_of(summary, outcome))} {outcome.fiscal_year or ''} 年度 第 {outcome.version or 0} 版",
         "",
         f"- 状态：**{STATUS_TEXT.get(outcome.status, outcome.status)}**"
-        f"（错误 {outcome.errors}，警告 {outcome.warnings}）",
+        f"（错误 {outcome.errors}，警告 {outcome.warnings}"
+        + (f"，已说明 {explained}" if (explained := sum(f.explanation is not None for f in outcome.findings)) else "")
+        + "）",
         f"- 文件：{markdown_text(outcome.file_name)}（入库运行 #{summary.run_id}）",
     ]
     written = summary.written.get(outcome.submission_id or -1)
@@ -305,6 +307,7 @@ def period_status_rows(report: PeriodReport, today: dt.date) -> list[dict[str, o
             "状态": waiting if line.status is None else STATUS_TEXT.get(line.status, line.status),
             "错误": line.errors if line.status is not None else "",
             "警告": line.warnings if line.status is not None else "",
+            "已说明": line.explained if line.status is not None else "",
             "报送时间": _local(line.submitted_at),
         }
         for line in report.lines

@@ -429,3 +429,26 @@ def test_national_tables_carry_over_by_table_and_source_and_explain_a_change_in_
 
 
 NATIONAL_CODE, DEPARTMENT = "430981-013", "沅江市科学技术和工业信息化局"
+
+
+def test_the_runs_artifacts_say_which_findings_a_recheck_changed_and_show_an_explained_warning(loaded: Intake) -> None:
+    from intake.pipeline import IntakeSummary
+    from intake.summaries import artifact_markdown, recheck_lines, submission_markdown
+
+    loaded.deliver("教育局2023.xlsx", THIS_YEAR)
+    loaded.run()
+    loaded.deliver("教育局2022.xlsx", LAST_YEAR)
+    outcomes = loaded.run()
+    summary = IntakeSummary(run_id=2, flow_run_id=None, inbox=str(loaded.inbox), outcomes=outcomes)
+    [line] = recheck_lines(summary)
+    assert "因 教育局2022.xlsx 重新校验 430981-021 2023 年度第 1 版" in line
+    assert "新增 history/carry-over（D19）" in line and "状态 通过 → 未通过" in line
+    assert "重新校验的已入库报表 1 份" in artifact_markdown(summary)
+
+    loaded.deliver("教育局2023-说明.xlsx", RECEPTION_MOVED)
+    path = loaded.inbox / "教育局2023-说明.xlsx"
+    _with_notes(path, ("history/change", "接待任务增加"))
+    [explained_outcome] = loaded.run()
+    page = submission_markdown(summary, explained_outcome)
+    assert "| C6 | 已说明 | history/change |" in page and "已说明：接待任务增加——单位情况说明" in page
+    assert "已说明 1）" in page
