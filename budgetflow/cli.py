@@ -157,6 +157,9 @@ def validate_files(
     return reports
 
 
+MIN_YEAR, MAX_YEAR = 1, 9999  # years a database's INTEGER and a calendar both hold
+
+
 def _with_history(checked: Sequence[CheckedFile], url: str, templates: TemplateSet) -> None:
     """Each checked file's `history/…` findings against the bureau's current version of the year before in the
     database at `url` (a file that names no bureau by code is matched to the registry by its name)."""
@@ -177,11 +180,12 @@ def _with_history(checked: Sequence[CheckedFile], url: str, templates: TemplateS
                 report, read = result.report, result.read
                 name = read.cover.get("bureau_name")
                 code = read.bureau_code or (bureau_by_name(str(name.value), registry) if name else None)
-                if report.unreadable or code is None or read.fiscal_year is None:
-                    continue
+                year = read.fiscal_year
+                if report.unreadable or code is None or year is None or not MIN_YEAR < year <= MAX_YEAR:
+                    continue  # a wild year is its own format/fiscal-year finding, and has no year before
                 template = templates.get(read.template)
                 values = result.rows.get(SheetValue, [])
-                report.findings += history_of_file(session, template, values, code, read.fiscal_year)
+                report.findings += history_of_file(session, template, values, code, year)
                 report.bureau_code = report.bureau_code or code
     finally:
         engine.dispose()

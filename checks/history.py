@@ -8,6 +8,7 @@ adapter (`models.cross_checks`) and `budgetflow validate` give them, and tests c
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -228,12 +229,12 @@ def _plain_cell(cell: str) -> str:
 
 def reference_of(text: str, reason: str, by: str) -> Explanation | None:
     """What a bureau's 情况说明 row names: a rule id (`history/change`) or a cell (`C12`, `收支总表!C12`)."""
-    reference = text.strip()
+    reference = unicodedata.normalize("NFKC", text).strip()  # full-width Ｃ６ and ！ as typed by an IME
     if not reference or not reason.strip():
         return None
     if "/" in reference and "!" not in reference:
-        return Explanation(reason.strip(), by, rule=reference)
-    match = _CELL.match(reference.replace("＄", "$").replace("！", "!"))
+        return Explanation(reason.strip(), by, rule=reference.lower())  # rule ids are lower case
+    match = _CELL.match(reference)
     if match is None:
         return None
     sheet = (match["sheet"] or "").strip().strip("'") or None

@@ -63,6 +63,8 @@ def recheck_lines(summary: IntakeSummary) -> list[str]:
     lines = []
     for outcome in summary.outcomes:
         for recheck in outcome.rechecks:
+            if not recheck.appeared and not recheck.gone:
+                continue  # reworded only (its page is written again): nothing for the operator to act on
             who = recheck.bureau_code or recheck.file_name
             changes = [f"新增 {f.rule}（{', '.join(f.cells)}）" for f in recheck.appeared]
             changes += [f"消除 {f.rule}（{', '.join(f.cells)}）" for f in recheck.gone]

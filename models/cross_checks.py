@@ -29,19 +29,22 @@ from checks.history import (
     figures_of,
     history_findings,
 )
+from checks.messages import MESSAGE_CHARACTERS, clip
 from checks.template import Template, TemplateSet
 from models import bulk
 from models.rows import finding_of, finding_record
 from models.tables import Bureau, FindingRecord, SheetValue, Submission, utcnow
 from models.tables import Explanation as ExplanationRow
 
+NAME_CHARACTERS = 150  # who explained a warning, and the time after it, fit the finding's column of 200
 VersionKey = tuple[str | None, int | None]  # (bureau code, fiscal year)
 CROSS_RULES = (col(FindingRecord.rule).like("history/%")) | (col(FindingRecord.rule).like("consolidation/%"))
 
 
 @dataclass(frozen=True, slots=True)
 class Recheck:
-    """A stored current version whose findings between submissions changed because another one loaded."""
+    """A stored current version whose findings between submissions changed because another one loaded (none
+    appeared or went where only their wording changed: they name last year's newer file)."""
 
     submission_id: int
     bureau_code: str | None
@@ -78,9 +81,9 @@ def cross_check(session: Session, new_ids: Sequence[int], templates: TemplateSet
         return CrossChecked()
     bureaus = _bureaus_around(session, {s.bureau_code for s in new if s.bureau_code})
     affected = {s.id: s for s in new if s.id is not None}
-    for dependent in _dependents(session, new, bureaus):
+    for dependent in _locked(session, [d for d in _dependents(session, new, bureaus) if d.id not in affected]):
         if dependent.id is not None:
-            affected.setdefault(dependent.id, dependent)
+            affected[dependent.id] = dependent
     previous = _previous_years(session, list(affected.values()))
     units = _units_of(session, list(affected.values()), bureaus)
     if not previous and not units:
@@ -95,16 +98,33 @@ def cross_check(session: Session, new_ids: Sequence[int], templates: TemplateSet
         template = templates.get(submission.template)
         this = figures_of(values.get(submission_id, []))
         found: list[Finding] = []
+        if template.name != submission.template:
+            checked.findings[submission_id] = found  # read with a template no longer at hand: its keys are unknown
+            continue
         last = previous.get(submission_id)
         if last is not None and last.template == submission.template:  # another template's keys are not these
             found += history_findings(template, this, _compared(last, values))
-        own_units = [u for u in units.get(submission_id, []) if u.template == submission.template]
-        if own_units:
+        own_units = units.get(submission_id, [])
+        if own_units and all(u.template == submission.template for u in own_units):  # else the sum is short
             found += consolidation_findings(template, this, [_compared(u, values) for u in own_units])
         explanations = _explanations_of(template, values.get(submission_id, []), operator.get(submission_id, []))
         checked.findings[submission_id] = explained(found, explanations)
     _write(session, checked, affected, new_ids)
     return checked
+
+
+def _locked(session: Session, stored: list[Submission]) -> list[Submission]:
+    """The stored versions to check again, their rows locked in id order until the load commits, so that two loads
+    that both touch one (two units of a parent) rewrite its findings one after the other; those a concurrent load
+    has meanwhile replaced as current are left to it."""
+    if not stored:
+        return []
+    ids = sorted(s.id for s in stored if s.id is not None)
+    statement = select(col(Submission.id), col(Submission.is_current)).where(col(Submission.id).in_(ids))
+    still = {
+        i for i, current in session.execute(bulk.locking(session, statement.order_by(col(Submission.id)))) if current
+    }
+    return [s for s in stored if s.id in still]
 
 
 def _current(session: Session, statement: Select[Submission]) -> list[Submission]:
@@ -126,20 +146,25 @@ class _Bureaus:
 
 
 def _bureaus_around(session: Session, codes: set[str]) -> _Bureaus:
+    """The parents of the batch's bureaus and the units of every one of them: three look-ups by name or code, so
+    that a batch reads the few bureaus it concerns, not every bureau with a 主管部门."""
     if not codes:
         return _Bureaus({}, {})
-    own = session.execute(select(Bureau).where(col(Bureau.code).in_(sorted(codes)))).scalars().all()
-    named_parents = {_key(b.parent) for b in own if b.parent}
-    # a parent is named by its code or its name; its units name it either way
-    candidates = session.execute(
-        select(Bureau).where(col(Bureau.code).in_(sorted(codes | named_parents)) | col(Bureau.parent).is_not(None))
-    ).scalars()
-    everyone = list(candidates)
-    by_name = {_key(b.name): b.code for b in everyone} | {_key(b.code): b.code for b in everyone}
+    own = list(session.execute(select(Bureau).where(col(Bureau.code).in_(sorted(codes)))).scalars())
+    named = sorted({b.parent for b in own if b.parent})  # a unit names its parent by its name or its code
+    parents = (
+        list(session.execute(select(Bureau).where(col(Bureau.code).in_(named) | col(Bureau.name).in_(named))).scalars())
+        if named
+        else []
+    )
+    heads = {b.code: b for b in [*own, *parents]}  # every bureau that may have units here
+    code_of = {_key(b.name): code for code, b in heads.items()} | {_key(code): code for code in heads}
+    names = sorted({text for b in heads.values() for text in (b.name, b.code)})
+    units = session.execute(select(Bureau).where(col(Bureau.parent).in_(names))).scalars()
     parent_of: dict[str, str] = {}
     units_of: dict[str, list[str]] = defaultdict(list)
-    for bureau in everyone:
-        parent = by_name.get(_key(bureau.parent)) if bureau.parent else None
+    for bureau in {b.code: b for b in [*own, *units]}.values():
+        parent = code_of.get(_key(bureau.parent)) if bureau.parent else None
         if parent is not None and parent != bureau.code:
             parent_of[bureau.code] = parent
             units_of[parent].append(bureau.code)
@@ -227,8 +252,8 @@ def _operator_explanations(session: Session, ids: list[int]) -> dict[int, list[E
 
 
 def operator_explanation(row: ExplanationRow) -> Explanation:
-    when = row.explained_at.strftime("%Y-%m-%d %H:%M")
-    return Explanation(row.reason, f"{row.explained_by}，{when}", rule=row.rule, cell=row.cell.upper())
+    when = row.explained_at.strftime("%Y-%m-%d %H:%M")  # the finding's `explained_by` column holds 200
+    return Explanation(row.reason, f"{clip(row.explained_by, NAME_CHARACTERS)}，{when}", rule=row.rule, cell=row.cell)
 
 
 def _explanations_of(
@@ -281,7 +306,9 @@ def _write(session: Session, checked: CrossChecked, affected: dict[int, Submissi
         checked.counts[submission_id] = (status, errors, warnings)
         before = Status(submission.status)
         changed = _signature(old[submission_id]) != _signature(found)
-        if submission_id not in fresh and changed:
+        # the same finding naming last year's newer file: no news for the operator, but its page says it anew
+        reworded = [f.message for f in old[submission_id]] != [f.message for f in found]
+        if submission_id not in fresh and (changed or reworded):
             appeared = [f for f in found if _same(f) not in _signature(old[submission_id])]
             gone = [f for f in old[submission_id] if _same(f) not in _signature(found)]
             checked.rechecks.append(
@@ -297,8 +324,6 @@ def _write(session: Session, checked: CrossChecked, affected: dict[int, Submissi
                     tuple(gone),
                 )
             )
-        # the same finding naming last year's newer file: no news for the operator, but its page says it anew
-        reworded = [f.message for f in old[submission_id]] != [f.message for f in found]
         if submission_id in fresh or changed or reworded or status != before:
             values: dict[str, object] = {"id": submission_id, "status": str(status)}
             values |= {"error_count": errors, "warning_count": warnings}
@@ -329,6 +354,8 @@ def explain_warning(session: Session, submission_id: int, rule: str, cell: str, 
     """Record an operator's reason why the submission's `rule` warning at `cell` stands, mark it 已说明 and set the
     submission's status and counts without it; the findings it explained. Its outputs are to be written again."""
     wanted = Explanation(reason, by, rule=rule, cell=_plain_reference(cell))
+    # the submission's row first: a load checking it again at the same time rewrites its findings after this
+    session.execute(bulk.locking(session, select(col(Submission.id)).where(col(Submission.id) == submission_id)))
     records = session.execute(
         select(FindingRecord).where(col(FindingRecord.submission_id) == submission_id, col(FindingRecord.rule) == rule)
     ).scalars()
@@ -337,6 +364,7 @@ def explain_warning(session: Session, submission_id: int, rule: str, cell: str, 
         raise NotExplainable(f"提交 #{submission_id} 没有规则 {rule} 在单元格 {cell} 的问题")
     if any(r.severity == Severity.ERROR for r in named):
         raise NotExplainable(f"{rule} 在 {cell} 是错误：错误须更正后重新报送，不能以说明代替")
+    reason, by = clip(reason, MESSAGE_CHARACTERS), clip(by, NAME_CHARACTERS)
     row = {"submission_id": submission_id, "rule": rule, "cell": wanted.cell, "reason": reason, "explained_by": by}
     changed = ["reason", "explained_by", "explained_at"]  # a second explanation of the same finding is the word
     statement = bulk.upsert(session, ExplanationRow, ["submission_id", "rule", "cell"], changed)

@@ -82,7 +82,7 @@ def finding_record(finding: Finding) -> dict[str, Any]:
         "expected": finding.expected if finding.expected is None else finding.expected[:100],
         "actual": finding.actual if finding.actual is None else finding.actual[:200],  # it may quote a whole cell
         "explanation": finding.explanation,
-        "explained_by": finding.explained_by,
+        "explained_by": finding.explained_by if finding.explained_by is None else finding.explained_by[:200],
     }
 
 

@@ -32,9 +32,10 @@ from models.cross_checks import NotExplainable, explain_warning
 from models.database import session_scope
 from models.queries import report_of
 from models.reporting import RegistryEntry, import_registry, parse_registry, period_report
+from models.tables import Alert, FindingRecord, Submission
 from models.tables import Explanation as ExplanationRow
-from models.tables import FindingRecord, Submission
 from reports.html import grouped_by_sheet, render
+from tests.support import check_one
 from tests.test_store import Intake, intake, reading_workers  # noqa: F401  (fixtures)
 from workbooks.national_samples import national_seed_figures, write_national_xls, write_national_xlsx
 from workbooks.samples import BureauFigures, clean_figures, write_workbook
@@ -200,6 +201,10 @@ def test_this_year_first_then_last_year_the_carry_over_finding_appears_on_this_y
         [CARRY_OVER],
     )
     assert _history(loaded, this.submission_id) == [(CARRY_OVER, "error", ("D19",), None)]
+    # the bureau hears that its 2023 version no longer joins, once, as of any failed submission
+    [alert] = loaded.rows_of(Alert, this.submission_id)
+    assert alert.kind == "failed" and "history/carry-over" not in alert.body_text and "D19" in alert.body_text
+    assert last.alert_id is None  # 2022 itself passed
 
 
 def _with_notes(path: Path, *rows: tuple[str, str]) -> Path:
@@ -264,7 +269,8 @@ def test_an_operator_explains_a_warning_with_who_and_when_and_cannot_explain_an_
     # a later version of last year checks this year again: the explanation still holds for the same finding
     loaded.deliver("教育局2022-2.xlsx", replace(LAST_YEAR, contact="赵六"))
     [again] = loaded.run()
-    assert again.rechecks == ()  # the same finding, explained as before: nothing changed
+    [reworded] = again.rechecks  # the same finding, explained as before, now naming the newer file of 2022
+    assert (reworded.appeared, reworded.gone, reworded.status) == ((), (), "passed")
     assert _history(loaded, warned.submission_id) == [(CHANGE, "warning", ("C6",), "会议接待增加，已核实")]
 
     loaded.deliver("教育局2023-错.xlsx", THIS_YEAR)
@@ -276,7 +282,9 @@ def test_an_operator_explains_a_warning_with_who_and_when_and_cannot_explain_an_
         explain_warning(session, failed.submission_id, CHANGE, "Z99", "x", "张科长")
 
 
-PARENT = replace(clean_figures(), name="沅江市教育系统", code="430981-020", email="jyxt@yuanjiang.example.cn")
+PARENT = replace(
+    clean_figures(), name="沅江市教育系统", code="430981-020", email="jyxt@yuanjiang.example.cn", parent=""
+)
 
 
 def _unit(name: str, code: str) -> BureauFigures:
@@ -452,3 +460,19 @@ def test_the_runs_artifacts_say_which_findings_a_recheck_changed_and_show_an_exp
     page = submission_markdown(summary, explained_outcome)
     assert "| C6 | 已说明 | history/change |" in page and "已说明：接待任务增加——单位情况说明" in page
     assert "已说明 1）" in page
+
+
+def test_a_prose_note_sheet_is_left_to_people_and_a_full_width_reference_still_explains(tmp_path: Path) -> None:
+    prose = _with_notes_text(
+        write_workbook(clean_figures(), tmp_path / "prose.xlsx"), "我单位2023年度收支情况说明如下：……"
+    )
+    assert check_one(prose).flatten() == []  # no header of its own: not read, and nothing to fix
+    assert reference_of("三公经费！Ｃ６", "x", "单位") == Explanation("x", "单位", cell="C6", sheet="三公经费")
+    assert reference_of("History/Change", "x", "单位") == Explanation("x", "单位", rule="history/change")
+
+
+def _with_notes_text(path: Path, text: str) -> Path:
+    book = openpyxl.load_workbook(path)
+    book.create_sheet("情况说明")["A1"] = text
+    book.save(path)
+    return path

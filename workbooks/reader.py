@@ -500,6 +500,9 @@ class _WorkbookReader:
     def locate_columns(self, key: str, spec: SheetSpec, sheet: SheetGrid) -> tuple[int, int, dict[str, int]] | None:
         """(header row, label column, column of each declared column), or None after reporting it missing."""
         header = self.find_header(spec, sheet)
+        explanations = self.template.explanations
+        if header is None and explanations is not None and key == explanations.sheet:
+            return None  # a 情况说明 written as prose, as most are: read by people, not as explanations of warnings
         if header is None:
             self.report("required/header", sheet.title, label=spec.label_header, rows=self.template.header_search_rows)
             return None
