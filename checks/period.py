@@ -190,15 +190,27 @@ class PeriodReport:
     deadline: dt.date | None = None
     generated_at: dt.datetime = field(default_factory=dt.datetime.now)
 
+    @property
+    def consolidating(self) -> frozenset[str]:
+        """The codes of the bureaus whose own workbook consolidates units of the report that have submitted: the
+        county's totals count those units, not the 主管部门's sum of them a second time."""
+        return frozenset(p.code for p in parent_lines(self.lines) if p.code is not None and p.submitted)
+
+    def _counted(self) -> list[BureauLine]:
+        consolidating = self.consolidating
+        return [line for line in self.lines if line.code not in consolidating]
+
     def total(self, attribute: str) -> Decimal:
-        return sum((getattr(line, attribute) or Decimal(0) for line in self.lines), Decimal(0))
+        """The county's total of a figure (a 主管部门 whose units submitted counted through them)."""
+        return sum((getattr(line, attribute) or Decimal(0) for line in self._counted()), Decimal(0))
 
     def last_year_total(self, figure: str) -> Decimal | None:
         """Last year's amounts of the bureaus in the report (one without a version then adds nothing); None where
         none of them had one."""
-        if all(line.last_year is None for line in self.lines):
+        counted = self._counted()
+        if all(line.last_year is None for line in counted):
             return None
-        return sum((line.last_year_of(figure) or Decimal(0) for line in self.lines), Decimal(0))
+        return sum((line.last_year_of(figure) or Decimal(0) for line in counted), Decimal(0))
 
     def total_change(self, figure: str) -> Decimal | None:
         """The county total against last year's, as the two totals shown give it."""
@@ -222,7 +234,8 @@ class PeriodReport:
 
     def _county_rate(self, part: str, whole: str) -> Decimal | None:
         """Over the bureaus that gave both figures: one with a budget and no spending would skew it."""
-        both = [line for line in self.lines if getattr(line, part) is not None and getattr(line, whole) is not None]
+        counted = self._counted()
+        both = [line for line in counted if getattr(line, part) is not None and getattr(line, whole) is not None]
         return _percent(
             sum((getattr(x, part) for x in both), Decimal(0)), sum((getattr(x, whole) for x in both), Decimal(0))
         )

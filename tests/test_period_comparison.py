@@ -300,3 +300,21 @@ def test_budgetflow_report_refuses_json_without_by_and_a_folder_with_it(
 
     assert result.exit_code == 2
     assert says in result.stderr
+
+
+def test_the_county_totals_count_a_parents_units_and_not_its_consolidated_workbook_again() -> None:
+    from checks.period import BureauLine, PeriodReport
+
+    parent = BureauLine("P", "沅江市教育系统", status="passed", version=1, income_total=Decimal("300"))
+    units = [
+        BureauLine(
+            "U1", "沅江市教育局", status="passed", version=1, income_total=Decimal("100"), parent="沅江市教育系统"
+        ),
+        BureauLine("U2", "沅江市第一中学", status="passed", version=1, income_total=Decimal("200"), parent="P"),
+    ]
+    other = BureauLine("X", "沅江市卫生健康局", status="passed", version=1, income_total=Decimal("50"))
+    report = PeriodReport(2023, [parent, *units, other])
+    assert report.consolidating == {"P"}
+    assert report.total("income_total") == Decimal("350")  # 100 + 200 + 50, not the 300 again
+    alone = PeriodReport(2023, [parent, BureauLine("U1", "沅江市教育局", parent="P"), other])
+    assert alone.total("income_total") == Decimal("350")  # no unit has submitted: the parent's own figures count
