@@ -54,8 +54,13 @@ TITLE_BLOCK_ROWS = 4  # the title, the year or table number, 部门：… and �
 YEAR_IN_TITLE = re.compile(r"((?:19|20)\d{2})\s*年")
 
 
+_NOTE_STARTS = frozenset(prefix[0] for prefix in NOTE_PREFIXES)
+
+
 def is_note(text: str) -> bool:
-    """A note row (`注：…`, `说明：…`), however it is spaced."""
+    """A note row (`注：…`, `说明：…`), however it is spaced; `text` as `text_at` gives it (NFKC, stripped)."""
+    if not text or (text[0] not in _NOTE_STARTS and not text[0].isspace()):
+        return False  # most label cells, at once: a code, a name, a row label
     return "".join(clean_text(text).split()).startswith(NOTE_PREFIXES)
 
 
@@ -843,7 +848,7 @@ class _WorkbookReader:
             }
             if code is not None and named is None:
                 values[CODE] = Located(code, a1(row, code_cols[0]))
-            if name_col is not None and (name := self.text_at(sheet, row, name_col)):
+            if name_col is not None and (name := texts[-1]):  # the name column is the last label column
                 values[NAME] = Located(name, a1(row, name_col))
             rows.append(ListRow(row, values, is_total=row_key == TOTAL_ROW, key=row_key))
         self.submission.lists[key] = rows
