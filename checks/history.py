@@ -111,6 +111,14 @@ def _amount(number: Decimal) -> str:
     return f"{number.quantize(_CENT, rounding=ROUND_HALF_UP):,}"
 
 
+def _finding(rule: str, severity: Severity, message: str, on: Figure, expected: Decimal) -> Finding:
+    """A finding on the figure that is to be corrected or explained, with the amount it was compared with."""
+    cells = (on.cell,) if on.cell else ()
+    return Finding(
+        rule, severity, message, on.title or None, cells, expected=_exact(expected), actual=_exact(on.number)
+    )
+
+
 def history_findings(
     template: Template, this: Figures, last: Compared, tolerance: float | None = None
 ) -> list[Finding]:
@@ -128,17 +136,7 @@ def history_findings(
                 f"{_label(template, this_key)} {_amount(now.number)} 万元，与上年（{_where(last)}）"
                 f"{_label(template, last_key)} {_amount(before.number)} 万元不一致，两年账目无法衔接"
             )
-            found.append(
-                Finding(
-                    CARRY_OVER,
-                    spec.carry_over_severity,
-                    message,
-                    now.title or None,
-                    (now.cell,) if now.cell else (),
-                    expected=_exact(before.number),
-                    actual=_exact(now.number),
-                )
-            )
+            found.append(_finding(CARRY_OVER, spec.carry_over_severity, message, now, before.number))
     share = Decimal(str(spec.change_share))
     for place in spec.change:
         for this_key, last_key in _matching(place, this, last.figures):
@@ -153,17 +151,7 @@ def history_findings(
                 f"{_label(template, this_key)} {_amount(now.number)} 万元，上年（{_where(last)}）"
                 f"{_amount(before.number)} 万元，变动 {percent:+}%，超过 {share * 100:g}%，请说明原因"
             )
-            found.append(
-                Finding(
-                    CHANGE,
-                    spec.change_severity,
-                    message,
-                    now.title or None,
-                    (now.cell,) if now.cell else (),
-                    expected=_exact(before.number),
-                    actual=_exact(now.number),
-                )
-            )
+            found.append(_finding(CHANGE, spec.change_severity, message, now, before.number))
     return found
 
 
@@ -188,17 +176,7 @@ def consolidation_findings(template: Template, parent: Figures, units: Sequence[
             f"{_label(template, key)} 合并数 {_amount(own.number)} 万元，与所属 {len(units)} 个单位"
             f"（{names}）本年现行版本合计 {_amount(total)} 万元不一致，相差 {_amount(own.number - total)} 万元"
         )
-        found.append(
-            Finding(
-                CONSOLIDATION,
-                spec.severity,
-                message,
-                own.title or None,
-                (own.cell,) if own.cell else (),
-                expected=_exact(total),
-                actual=_exact(own.number),
-            )
-        )
+        found.append(_finding(CONSOLIDATION, spec.severity, message, own, total))
     return found
 
 

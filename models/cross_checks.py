@@ -30,6 +30,7 @@ from checks.history import (
     history_findings,
 )
 from checks.messages import MESSAGE_CHARACTERS, clip
+from checks.period import parent_key
 from checks.template import Template, TemplateSet
 from models import bulk
 from models.rows import finding_of, finding_record
@@ -65,10 +66,6 @@ class CrossChecked:
     findings: dict[int, list[Finding]] = field(default_factory=dict)
     counts: dict[int, tuple[Status, int, int]] = field(default_factory=dict)  # id → (status, errors, warnings)
     rechecks: list[Recheck] = field(default_factory=list)
-
-
-def _key(name: str | None) -> str:
-    return "".join((name or "").split())
 
 
 def cross_check(session: Session, new_ids: Sequence[int], templates: TemplateSet) -> CrossChecked:
@@ -158,13 +155,13 @@ def _bureaus_around(session: Session, codes: set[str]) -> _Bureaus:
         else []
     )
     heads = {b.code: b for b in [*own, *parents]}  # every bureau that may have units here
-    code_of = {_key(b.name): code for code, b in heads.items()} | {_key(code): code for code in heads}
+    code_of = {parent_key(b.name): code for code, b in heads.items()} | {parent_key(code): code for code in heads}
     names = sorted({text for b in heads.values() for text in (b.name, b.code)})
     units = session.execute(select(Bureau).where(col(Bureau.parent).in_(names))).scalars()
     parent_of: dict[str, str] = {}
     units_of: dict[str, list[str]] = defaultdict(list)
     for bureau in {b.code: b for b in [*own, *units]}.values():
-        parent = code_of.get(_key(bureau.parent)) if bureau.parent else None
+        parent = code_of.get(parent_key(bureau.parent)) if bureau.parent else None
         if parent is not None and parent != bureau.code:
             parent_of[bureau.code] = parent
             units_of[parent].append(bureau.code)

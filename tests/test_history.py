@@ -32,6 +32,7 @@ from models.cross_checks import NotExplainable, explain_warning
 from models.database import session_scope
 from models.queries import report_of
 from models.reporting import RegistryEntry, import_registry, parse_registry, period_report
+from models.store import LoadOutcome
 from models.tables import Alert, FindingRecord, Submission
 from models.tables import Explanation as ExplanationRow
 from reports.html import grouped_by_sheet, render
@@ -321,15 +322,21 @@ def test_a_parents_own_workbook_is_compared_with_the_sum_of_its_units_once_every
     assert "沅江市教育局" in message and "沅江市第一中学" in message
 
 
+def _two_years(loaded: Intake, this_year: BureauFigures, monkeypatch: pytest.MonkeyPatch) -> list[LoadOutcome]:
+    """2022 loaded, then `this_year` (2023); the command line pointed at the same data folder and database."""
+    loaded.deliver("教育局2022.xlsx", LAST_YEAR)
+    loaded.run()
+    loaded.deliver("教育局2023.xlsx", this_year)
+    outcomes = loaded.run()
+    monkeypatch.setenv("BUDGETFLOW_DATA_DIR", str(loaded.settings.data_dir))
+    monkeypatch.setenv("BUDGETFLOW_DATABASE_URL", loaded.url)
+    return outcomes
+
+
 def test_show_json_prints_the_documents_findings_with_those_between_years(
     loaded: Intake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loaded.deliver("教育局2022.xlsx", LAST_YEAR)
-    loaded.run()
-    loaded.deliver("教育局2023.xlsx", THIS_YEAR)
-    [this] = loaded.run()
-    monkeypatch.setenv("BUDGETFLOW_DATA_DIR", str(loaded.settings.data_dir))
-    monkeypatch.setenv("BUDGETFLOW_DATABASE_URL", loaded.url)
+    [this] = _two_years(loaded, THIS_YEAR, monkeypatch)
     shown = CliRunner().invoke(app, ["show", str(this.submission_id), "--json"])
     assert shown.exit_code == 0, shown.output
     document = json.loads(shown.stdout)
@@ -360,12 +367,7 @@ def test_validate_with_the_database_checks_a_file_against_last_year_and_explain_
 def test_an_explanation_shows_on_the_page_the_annotated_copy_and_the_mail_once_the_operator_gives_it(
     loaded: Intake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loaded.deliver("教育局2022.xlsx", LAST_YEAR)
-    loaded.run()
-    loaded.deliver("教育局2023.xlsx", RECEPTION_MOVED)
-    [warned] = loaded.run()
-    monkeypatch.setenv("BUDGETFLOW_DATA_DIR", str(loaded.settings.data_dir))
-    monkeypatch.setenv("BUDGETFLOW_DATABASE_URL", loaded.url)
+    [warned] = _two_years(loaded, RECEPTION_MOVED, monkeypatch)
     said = CliRunner().invoke(
         app, ["explain", str(warned.submission_id), CHANGE, "C6", "--reason", "承办全省现场会", "--by", "张科长"]
     )
