@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.selectable import GenerativeSelect
 from sqlmodel import Session
 
+from models.types import ExactDecimal, money_parameter, money_value
+
 Selected = TypeVar("Selected", bound=GenerativeSelect)
 
 
@@ -77,9 +79,16 @@ def insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
 
 
 def _bound(rows: list[dict[str, Any]], names: list[str], columns: Any, dialect: Dialect) -> list[list[Any]]:
-    """Each row's values of `names` as the driver takes them, through each column's own bind processor."""
-    plan = [(name, columns[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+    """Each row's values of `names` as the driver takes them, through each column's own bind processor; money's
+    directly, without SQLAlchemy's wrapper around it (a third of the client's time for 500 values a file)."""
+    plan = [(name, _processor(columns[name].type, dialect)) for name in names]
     return [[row[name] if process is None else process(row[name]) for name, process in plan] for row in rows]
+
+
+def _processor(column_type: Any, dialect: Dialect) -> Any:
+    if isinstance(column_type, ExactDecimal):
+        return money_parameter if dialect.name == "sqlite" else money_value
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _copy_rows(connection: Connection, table: Table, names: list[str], values: list[list[Any]]) -> None:

@@ -24,11 +24,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return dialect.type_descriptor(Numeric(asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, Decimal):
-            raise TypeError(f"money must be a Decimal, not {type(value).__name__}")
-        return format(value, "f") if dialect.name == "sqlite" else value
+        return money_parameter(value) if dialect.name == "sqlite" else money_value(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -37,3 +33,16 @@ class ExactDecimal(TypeDecorator[Decimal]):
         exponent = number.as_tuple().exponent
         # Give back the digits as submitted, without padding or exponent (100, not 100.00 or 1E+2).
         return number.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else number
+
+
+def money_value(value: Decimal | None) -> Decimal | None:
+    """A money value as a driver that knows NUMERIC takes it; a float or an int is refused, not rounded."""
+    if value is not None and value.__class__ is not Decimal and not isinstance(value, Decimal):
+        raise TypeError(f"money must be a Decimal, not {type(value).__name__}")
+    return value
+
+
+def money_parameter(value: Decimal | None) -> str | None:
+    """A money value as SQLite keeps it: its exact decimal text."""
+    checked = money_value(value)
+    return None if checked is None else format(checked, "f")
