@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pandera.pandas as pa
@@ -47,6 +48,16 @@ def _failures(schema: pa.DataFrameSchema, batch: Batch, table_key: str) -> list[
         cases = errors.failure_cases
         return list(dict.fromkeys(zip(cases["check"], cases["index"], strict=True)))
     return []
+
+
+def _notes(submission: ReadSubmission, template: Template) -> Iterator[tuple[str, str, str, object]]:
+    """The values of the submission's 情况说明 sheet (the template's explanations sheet), if it has one."""
+    if template.explanations is None:
+        return
+    sheet = template.explanations.sheet
+    for item in submission.lists.get(sheet, []):
+        for column, located in item.values.items():
+            yield sheet, item.row_key, column, located.value
 
 
 def validate_batch(
@@ -94,7 +105,6 @@ def _validate_one_template(submissions: list[ReadSubmission], template: Template
             # in catalogue order, and a rule's findings in the order of the rows they are on
             ordered = sorted(found.get(position, []), key=lambda item: (item[0], item[1]))
             findings = [*submission.findings, *(f for _, _, f in ordered)]
-            values = ((sheet, row, column, located.value) for sheet, row, column, located in submission.values())
-            report = submission.report(explained(findings, bureau_explanations(template, values)))
+            report = submission.report(explained(findings, bureau_explanations(template, _notes(submission, template))))
         reports.append(report)
     return reports
