@@ -436,6 +436,9 @@ def test_national_tables_carry_over_by_table_and_source_and_explain_a_change_in_
         (CHANGE, "warning", "公开07表", "5", "2023 年承办全省科技工作现场会，接待增加"),
     ]
     assert this.status == "failed" and this.warnings == 0  # the carry-over must be corrected; the change is explained
+    # the bureau's mail lists both: the error to correct, and the change with its explanation (已说明)
+    [alert] = loaded.rows_of(Alert, this.submission_id)
+    assert "[错误]" in alert.body_text and "[已说明]" in alert.body_text and "接待增加" in alert.body_text
 
 
 NATIONAL_CODE, DEPARTMENT = "430981-013", "沅江市科学技术和工业信息化局"
