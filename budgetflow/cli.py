@@ -157,9 +157,6 @@ def validate_files(
     return reports
 
 
-MIN_YEAR, MAX_YEAR = 1, 9999  # years a database's INTEGER and a calendar both hold
-
-
 def _with_history(checked: Sequence[CheckedFile], url: str, templates: TemplateSet) -> None:
     """Each checked file's `history/…` findings against the bureau's current version of the year before in the
     database at `url` (a file that names no bureau by code is matched to the registry by its name)."""
@@ -180,12 +177,11 @@ def _with_history(checked: Sequence[CheckedFile], url: str, templates: TemplateS
                 report, read = result.report, result.read
                 name = read.cover.get("bureau_name")
                 code = read.bureau_code or (bureau_by_name(str(name.value), registry) if name else None)
-                year = read.fiscal_year
-                if report.unreadable or code is None or year is None or not MIN_YEAR < year <= MAX_YEAR:
-                    continue  # a wild year is its own format/fiscal-year finding, and has no year before
+                if report.unreadable or code is None or read.fiscal_year is None:
+                    continue
                 template = templates.get(read.template)
                 values = result.rows.get(SheetValue, [])
-                report.findings += history_of_file(session, template, values, code, year)
+                report.findings += history_of_file(session, template, values, code, read.fiscal_year)
                 report.bureau_code = report.bureau_code or code
     finally:
         engine.dispose()
@@ -429,10 +425,11 @@ def _use_prefect(settings: Settings) -> str | None:
         raise typer.Exit(1) from exc
 
 
-def _engine(*, announce: bool = True) -> Engine:
+def _engine(settings: Settings | None = None, *, announce: bool = True) -> Engine:
+    """The database of the command's settings (read here unless the command has them already), migrated."""
     from models.database import engine_for, upgrade
 
-    settings = _settings(announce=announce)
+    settings = settings or _settings(announce=announce)
     url = settings.database_url_value()
     upgrade(url)
     return engine_for(url)
@@ -554,7 +551,7 @@ def explain(
         typer.echo("说明不能为空（--reason）", err=True)
         raise typer.Exit(2)
     settings = _settings()
-    engine = _engine(announce=False)
+    engine = _engine(settings)
     found = _submission_or_exit(engine, submission)
     assert found.id is not None
     try:
@@ -619,8 +616,8 @@ def print_parents(year: int, *, as_json: bool) -> None:
     from checks.template import templates_for, with_bundled
     from models.reporting import period_report
 
-    engine = _engine(announce=not as_json)
-    settings = read_settings()
+    settings = _settings(announce=not as_json)
+    engine = _engine(settings)
     parents = period_report(engine, year, with_bundled(templates_for(settings.template))).by_parent
 
     def exact(value: Decimal | None) -> str | None:  # amounts as exact decimal strings: JSON numbers are floats

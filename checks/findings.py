@@ -7,6 +7,7 @@ values as exact text so machines can assert on them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from enum import StrEnum
@@ -129,6 +130,11 @@ class Finding:
         return document
 
 
+def explained_count(findings: Iterable[Finding]) -> int:
+    """How many of the findings are explained warnings (已说明)."""
+    return sum(f.explanation is not None for f in findings)
+
+
 def status_of(findings: list[Finding], *, unreadable: bool = False) -> Status:
     if unreadable:
         return Status.UNREADABLE
@@ -174,7 +180,7 @@ class FileReport:
 
     @property
     def explained(self) -> int:
-        return sum(f.explanation is not None for f in self.findings)
+        return explained_count(self.findings)
 
     def flatten(self) -> list[tuple[str, str, str | None, str | None]]:
         """(rule, severity, sheet, first cell) of every finding, for terse assertions."""

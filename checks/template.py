@@ -389,12 +389,13 @@ class Template(_Strict):
         named += [(("consolidation", "cells", index), cell) for index, cell in enumerate(self.consolidation.cells)]
         for at, cell in named:
             sheet_key, row, column = split_cell(cell)
-            if row == ANY_ROW:
-                sheet = self.sheets.get(sheet_key)
-                problem = None if sheet is None or column in sheet.columns else f"unknown column {column!r}"
-                problem = f"unknown sheet {sheet_key!r}" if sheet is None else problem
-            else:
+            sheet = self.sheets.get(sheet_key)
+            if row != ANY_ROW:
                 problem = self._unknown_figure_cell(sheet_key, row, column)
+            elif sheet is None:
+                problem = f"unknown sheet {sheet_key!r}"
+            else:  # every row: only the column is named
+                problem = None if column in sheet.columns else f"unknown column {column!r}"
             if problem is None and (sheet_key, column or row) not in self.amount_keys:
                 problem = f"{cell} is not an amount"
             if problem is not None:

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from checks.findings import NEEDS_RESUBMISSION, STATUS_TEXT, Finding, Severity, Status
+from checks.findings import NEEDS_RESUBMISSION, STATUS_TEXT, Finding, Severity, Status, explained_count
 from checks.period import PeriodReport
 from intake.pipeline import IntakeSummary
 from models.store import LoadOutcome, Outcome
@@ -264,7 +264,7 @@ def submission_markdown(summary: IntakeSummary, outcome: LoadOutcome) -> str:
         "",
         f"- 状态：**{STATUS_TEXT.get(outcome.status, outcome.status)}**"
         f"（错误 {outcome.errors}，警告 {outcome.warnings}"
-        + (f"，已说明 {explained}" if (explained := sum(f.explanation is not None for f in outcome.findings)) else "")
+        + (f"，已说明 {explained}" if (explained := explained_count(outcome.findings)) else "")
         + "）",
         f"- 文件：{markdown_text(outcome.file_name)}（入库运行 #{summary.run_id}）",
     ]

@@ -33,7 +33,7 @@ from checks.messages import MESSAGE_CHARACTERS, clip
 from checks.period import parent_key
 from checks.template import Template, TemplateSet
 from models import bulk
-from models.rows import finding_of, finding_record
+from models.rows import finding_of, finding_record, storable_year
 from models.tables import Bureau, FindingRecord, SheetValue, Submission, utcnow
 from models.tables import Explanation as ExplanationRow
 
@@ -403,6 +403,8 @@ def history_of_file(
 ) -> list[Finding]:
     """A file not loaded (`budgetflow validate`) against the bureau's current version of the previous year: its
     `history/…` findings, explained where its own 情况说明 explains them. `values` are its long-table rows."""
+    if storable_year(fiscal_year - 1) is None:
+        return []  # a wild year (its own format/fiscal-year finding) has no year before in the database
     [*found] = _current_of(session, {(bureau_code, fiscal_year - 1)})
     if not found or found[0].template != template.name:
         return []

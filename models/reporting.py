@@ -196,14 +196,23 @@ def _amounts(figure: dict[str, Decimal | str | None]) -> Amounts:
     return Amounts(**{name: _amount(figure.get(name)) for name in AMOUNT_FIGURES})
 
 
+def _current_of_year(fiscal_year: int) -> tuple[Any, Any]:
+    """The conditions that select the current versions of a fiscal year."""
+    return col(Submission.fiscal_year) == fiscal_year, col(Submission.is_current).is_(True)
+
+
+def _ids_of(conditions: tuple[Any, Any]) -> Any:
+    """The ids of the submissions the conditions select, as a subquery to join by."""
+    return select(col(Submission.id).label("id")).where(*conditions).subquery()
+
+
 def _last_year(
     session: Session, fiscal_year: int, figure_cells: dict[str, dict[str, FigureCell]], default: str
 ) -> dict[str, Amounts]:
     """Bureau code → the amounts of its current version of the year before, read as this year's are."""
-    of_year = col(Submission.fiscal_year) == fiscal_year - 1, col(Submission.is_current).is_(True)
+    of_year = _current_of_year(fiscal_year - 1)
     current = dict(session.execute(select(col(Submission.id), col(Submission.bureau_code)).where(*of_year)).all())
-    current_ids = select(col(Submission.id).label("id")).where(*of_year).subquery()
-    figures = _figures(session, current_ids, figure_cells, default) if current else {}
+    figures = _figures(session, _ids_of(of_year), figure_cells, default) if current else {}
     return {code: _amounts(figures.get(submission_id, {})) for submission_id, code in current.items() if code}
 
 
@@ -213,9 +222,9 @@ def period_report(engine: Engine, fiscal_year: int, templates: TemplateSet) -> P
     submission of a template not given)."""
     figure_cells = {template.name: template.figure_cells() for template in reversed(templates.templates)}
     with Session(engine) as session:
-        of_year = col(Submission.fiscal_year) == fiscal_year, col(Submission.is_current).is_(True)
+        of_year = _current_of_year(fiscal_year)
         current = {s.bureau_code: s for s in session.execute(select(Submission).where(*of_year)).scalars()}
-        current_ids = select(col(Submission.id).label("id")).where(*of_year).subquery()
+        current_ids = _ids_of(of_year)
         figures = _figures(session, current_ids, figure_cells, templates.default.name)
         last_year = _last_year(session, fiscal_year, figure_cells, templates.default.name)
         explained = dict(

@@ -20,6 +20,11 @@ from models.tables import FindingRecord, SheetValue
 TypedRows = dict[Any, list[dict[str, Any]]]
 
 
+def storable_year(year: int | None) -> int | None:
+    """A year, if an INTEGER column holds it (a wild year is already a format/fiscal-year finding)."""
+    return year if year is not None and -(2**31) <= year < 2**31 else None
+
+
 def clipped(value: Any, limit: int) -> str | None:
     """A value as the text a column of `limit` characters holds; None for an empty one."""
     return str(value)[:limit] if value not in (None, "") else None

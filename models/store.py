@@ -38,7 +38,7 @@ from models import bulk
 from models.cross_checks import CrossChecked, Recheck, cross_check
 from models.database import session_scope
 from models.queries import report_in
-from models.rows import TypedRows, clipped
+from models.rows import TypedRows, clipped, storable_year
 from models.tables import Alert, Bureau, IntakeRun, Receipt, ReceiptState, Submission, utcnow
 
 LOAD_ATTEMPTS = 3
@@ -346,6 +346,7 @@ def _with_cross_findings(report: FileReport, values: dict[str, Any], checked: Cr
     """A new submission's report and row values with its findings between submissions (checks.history)."""
     if submission_id not in checked.findings:
         return
+    # replacing those an attempt of this batch that was rolled back gave it (the batch then loads one by one)
     report.findings = [f for f in report.findings if not is_cross_finding(f.rule)] + checked.findings[submission_id]
     status, errors, warnings = checked.counts[submission_id]
     values.update(status=str(status), error_count=errors, warning_count=warnings)
@@ -487,9 +488,7 @@ def _bureau_code(item: LoadItem) -> str | None:
 
 
 def _fiscal_year(read: ReadSubmission) -> int | None:
-    """The cover's year, if an INTEGER column holds it (a wild year is already a format/fiscal-year finding)."""
-    year = read.fiscal_year
-    return year if year is not None and -(2**31) <= year < 2**31 else None
+    return storable_year(read.fiscal_year)
 
 
 def _version_key(item: LoadItem) -> VersionKey | None:
