@@ -319,10 +319,14 @@ def test_two_workers_running_four_intake_runs_at_once_over_one_inbox_load_every_
 
 
 def wait_until_polling(server: PrefectServer, workers: list[Worker]) -> None:
+    """Until each worker polls the server and has said so: it registers before it prints `started!`, and a
+    signal sent in between meets Prefect's own start-up output half imported (CI saw its handler fail there)."""
     names = {w.name for w in workers}
     with server.client() as client:
         deadline = time.monotonic() + 60
-        while not names <= {w.name for w in client.read_workers_for_work_pool("budgetflow")}:
+        while not names <= {w.name for w in client.read_workers_for_work_pool("budgetflow")} or not all(
+            "started!" in w.output() for w in workers
+        ):
             assert time.monotonic() < deadline, "\n".join(w.output() for w in workers)
             time.sleep(0.25)
 
