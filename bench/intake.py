@@ -111,7 +111,7 @@ def measure_naive(files: list[Path], work: Path) -> float:
             session.flush()
             assert submission.id is not None
             for table, table_rows in typed_rows(read, report.findings, default_template()).items():
-                for row in table_rows:
+                for row in table_rows.as_dicts():
                     session.add(table(**row, submission_id=submission.id))
             session.commit()
 

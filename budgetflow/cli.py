@@ -180,7 +180,7 @@ def _with_history(checked: Sequence[CheckedFile], url: str, templates: TemplateS
                 if report.unreadable or code is None or read.fiscal_year is None:
                     continue
                 template = templates.get(read.template)
-                values = result.rows.get(SheetValue, [])
+                values = result.rows[SheetValue].as_dicts() if SheetValue in result.rows else []
                 report.findings += history_of_file(session, template, values, code, read.fiscal_year)
                 report.bureau_code = report.bureau_code or code
     finally:

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -811,45 +812,56 @@ class CrossTableRule(Rule):
         if self.spec.require("match") == "code":
             return key if key in other.rows else None
         wanted = normalise_label(name) if isinstance(name, str) else ""
-        return next((row_key for row_key, row in other.rows.items() if wanted in row.spellings()), None)
+        return self.named_rows.get(wanted)
+
+    @cached_property
+    def named_rows(self) -> dict[str, str]:
+        """Each spelling of the other table's row labels → the first row it names."""
+        other = self.template.sheets[self.spec.require("other_table")]
+        named: dict[str, str] = {}
+        for row_key, row in other.rows.items():
+            for spelling in row.spellings():
+                named.setdefault(spelling, row_key)  # the first row a spelling names, as the template lists them
+        return named
 
     def matched(self, batch: Batch) -> tuple[pd.Series, pd.Series]:
         """Each row's value and the value of the other table's row it meets; NaN on both where it meets none, or
         where the submission lacks the other table, so that it is not compared."""
         table = self.table(batch)
         values = table.values
-        column = self.spec.require("column")
         level = int(self.spec.param("level", 1))
-        at_level = values["level"] == level
         other_table = batch[self.spec.require("other_table")]
-        present = set(other_table.values["submission"])
         other_column = self.spec.require("other_column")
-        other = pd.Series(np.nan, index=values.index)
-        compared = pd.Series(False, index=values.index)
-        by_submission_rows = pd.Series(other_table.values.index, index=other_table.values["submission"].to_numpy())
-        for index in values.index[at_level & values["submission"].isin(present)]:
+        present = set(other_table.values["submission"])
+        other_rows = dict(zip(other_table.values["submission"], other_table.values.index, strict=True))
+        compared: list[int] = []
+        met: list[Any] = []
+        for index in values.index[(values["level"] == level) & values["submission"].isin(present)]:
             row_key = self.other_row(str(table.value(index, "key")), table.value(index, "name"))
             if row_key is None:
                 continue  # a class the other table does not list: nothing to compare it with
-            compared[index] = True
-            other_index = by_submission_rows[table.value(index, "submission")]
-            other[index] = other_table.value(other_index, grid_column(row_key, other_column))
-        stated = values[column].where(compared)
-        return stated, other.where(compared)
+            compared.append(index)
+            met.append(
+                other_table.value(other_rows[table.value(index, "submission")], grid_column(row_key, other_column))
+            )
+        other = pd.Series(np.nan, index=values.index)
+        other.loc[compared] = pd.Series(met, index=compared, dtype=float)
+        stated = values[self.spec.require("column")].where(values.index.isin(compared))
+        return stated, other
 
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
         submission = table.value(index, "submission")
         if self.spec.param("match"):
-            stated, other = self.matched(batch)
+            # only this row's pair: `matched` over the whole batch again for each failing row cost most of a
+            # national batch's checking
             row_key = self.other_row(str(table.value(index, "key")), table.value(index, "name"))
             other_table = batch[self.spec.require("other_table")]
             other_rows = other_table.values.index[other_table.values["submission"] == submission]
-            other_cell = (
-                other_table.cell(other_rows[0], grid_column(row_key, self.spec.require("other_column")))
-                if row_key is not None and len(other_rows)
-                else None
-            )
+            other_column = grid_column(row_key, self.spec.require("other_column")) if row_key is not None else None
+            found = other_column is not None and len(other_rows) > 0
+            other_cell = other_table.cell(other_rows[0], other_column) if found and other_column else None
+            other_value = other_table.value(other_rows[0], other_column) if found and other_column else np.nan
             column = self.spec.require("column")
             return [
                 self.crossing(
@@ -857,7 +869,7 @@ class CrossTableRule(Rule):
                     table,
                     index,
                     [table.cell(index, column)],
-                    (stated[index], other[index]),
+                    (table.value(index, column), other_value),
                     (other_table.key, other_cell),
                     label=row_name(self, table, index),
                 )

@@ -33,7 +33,7 @@ from checks.messages import MESSAGE_CHARACTERS, clip
 from checks.period import parent_key
 from checks.template import Template, TemplateSet
 from models import bulk
-from models.rows import finding_of, finding_record, storable_year
+from models.rows import TableRows, finding_of, finding_record, storable_year
 from models.tables import Bureau, FindingRecord, SheetValue, Submission, utcnow
 from models.tables import Explanation as ExplanationRow
 
@@ -289,7 +289,8 @@ def _write(session: Session, checked: CrossChecked, affected: dict[int, Submissi
         for offset, f in enumerate(checked.findings[submission_id], 1)
     ]
     if rows:
-        bulk.insert_many(session, FindingRecord, rows)
+        added = TableRows.of_dicts(rows)
+        bulk.insert_many(session, FindingRecord, added.columns, added.values)
     fresh = set(new_ids)
     updates = []
     for submission_id in ids:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -14,10 +15,35 @@ from checks.records import CODE, ReadSubmission
 from checks.template import Template, TemplateSet, as_set
 from models.tables import FindingRecord, SheetValue
 
-# The typed rows and findings of one submission, by table, without their submission id (it is given when
-# the submission is loaded). Made where the workbook was read, so that a batch travels back to the loading
-# process as plain rows rather than as the reader's objects, which cost that process 0.6 ms a file to unpickle.
-TypedRows = dict[Any, list[dict[str, Any]]]
+
+@dataclass(frozen=True, slots=True)
+class TableRows:
+    """Rows of one table, each a tuple of the values of `columns`, without the submission id (it is given when
+    the submission is loaded).
+
+    Tuples, not a dict a row: a national workbook keeps ~500 values, and the loading process, the busiest of
+    an intake, would otherwise unpickle and take apart a dict for each of them.
+    """
+
+    columns: tuple[str, ...]
+    values: list[tuple[Any, ...]]
+
+    @classmethod
+    def of_dicts(cls, rows: Sequence[dict[str, Any]]) -> TableRows:
+        """Rows given as dicts with the same keys."""
+        columns = tuple(rows[0]) if rows else ()
+        return cls(columns, [tuple(row[name] for name in columns) for row in rows])
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.values]
+
+
+# The typed rows and findings of one submission, by table. Made where the workbook was read, so that a batch
+# travels back to the loading process as plain rows rather than as the reader's objects, which cost that
+# process 0.6 ms a file to unpickle.
+TypedRows = dict[Any, TableRows]
+
+SHEET_VALUE_COLUMNS = ("sheet", "row", "column", "number", "text", "decimals", "title", "cell")
 
 
 def storable_year(year: int | None) -> int | None:
@@ -36,9 +62,11 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding], templates: Tem
     rows: TypedRows = {}
     template = as_set(templates).get(read.template)
     amounts = template.amount_keys
+    code_sheets = {key for key, sheet in template.sheets.items() if sheet.kind == "codes"}
+    titles = {key: clipped(title, 100) or "" for key, title in read.sheets.items()}
     values = []
     for sheet, row, column, located in read.values():
-        if column == CODE and sheet in template.sheets and template.sheets[sheet].kind == "codes":
+        if column == CODE and sheet in code_sheets:
             continue  # a code row's code is its row key
         number, text = _number_and_text(located.value)
         if number is not None and (sheet, column or row) in amounts:
@@ -46,21 +74,14 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding], templates: Tem
         text = text if text is not None else located.text
         if number is None and text is None:
             continue  # a blank cell: nothing to keep, and the sheet's cells are in the archived file
-        values.append(
-            {
-                "sheet": sheet,
-                "row": row,
-                "column": column,
-                "number": number,
-                "text": clipped(text, 2000),
-                "decimals": located.decimals,
-                "title": clipped(read.sheets[sheet], 100) or "",
-                "cell": located.cell,
-            }
+        values.append((sheet, row, column, number, clipped(text, 2000), located.decimals, titles[sheet], located.cell))
+    if values:
+        rows[SheetValue] = TableRows(SHEET_VALUE_COLUMNS, values)
+    if findings:
+        rows[FindingRecord] = TableRows.of_dicts(
+            [{"position": position, **finding_record(f)} for position, f in enumerate(findings)]
         )
-    rows[SheetValue] = values
-    rows[FindingRecord] = [{"position": position, **finding_record(f)} for position, f in enumerate(findings)]
-    return {table: table_rows for table, table_rows in rows.items() if table_rows}
+    return rows
 
 
 def _number_and_text(value: Any) -> tuple[Decimal | None, str | None]:

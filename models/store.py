@@ -454,12 +454,15 @@ def _queue_alerts(
 
 def _insert_rows(session: Session, submissions: Sequence[tuple[int, LoadItem]]) -> None:
     """Every typed row and finding of the given (id, item), one bulk insert per table."""
-    rows: TypedRows = defaultdict(list)
+    tables: dict[Any, tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {}
     for submission_id, item in submissions:
         for table, table_rows in item.rows.items():
-            rows[table] += [{**row, "submission_id": submission_id} for row in table_rows]
-    for table, table_rows in rows.items():
-        bulk.insert_many(session, table, table_rows)
+            columns, rows = tables.setdefault(table, (("submission_id", *table_rows.columns), []))
+            if columns[1:] != table_rows.columns:
+                raise ValueError(f"rows of {table.__name__} with other columns: {table_rows.columns}")
+            rows += [(submission_id, *row) for row in table_rows.values]
+    for table, (columns, rows) in tables.items():
+        bulk.insert_many(session, table, columns, rows)
 
 
 def _outcome(

@@ -98,7 +98,7 @@ def test_its_values_go_into_the_long_table_with_sheet_row_column_and_cell(tmp_pa
     read = read_submission(_workbook_with_assets(tmp_path / "good.xlsx", 405), template)
     [report] = validate_batch([read], template)
 
-    rows = typed_rows(read, report.findings, template)[SheetValue]
+    rows = typed_rows(read, report.findings, template)[SheetValue].as_dicts()
 
     assets = {(r["row"], r["column"]): (r["number"], r["cell"], r["title"]) for r in rows if r["sheet"] == "assets"}
     assert assets[("fixed", "closing")] == (Decimal("280.5"), "C3", "资产情况表")

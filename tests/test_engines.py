@@ -28,6 +28,8 @@ LIMITS = ReaderLimits()
 
 
 def snapshot(grid: WorkbookGrid) -> list[Any]:
+    for sheet in grid.sheets:
+        sheet.load_formats()
     return [
         (
             sheet.title,

@@ -347,7 +347,7 @@ def test_a_national_workbook_in_yuan_is_kept_in_wan_yuan_whatever_the_table(writ
     read, report = _checked(path)
     assert (read.unit, read.cover["bureau_name"].value, report.findings) == ("元", DEPARTMENT, [])
 
-    rows = typed_rows(read, report.findings, default_templates())[SheetValue]
+    rows = typed_rows(read, report.findings, default_templates())[SheetValue].as_dicts()
 
     stored = {(r["sheet"], r["row"], r["column"]): r["number"] for r in rows}
     assert stored[("t3", "2150501", "basic")] == D("452.63")  # a code table's amount, in 万元

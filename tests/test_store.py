@@ -713,8 +713,8 @@ settings = Settings(data_dir=Path(data_dir), database_url=SecretStr(url), read_w
 insert_many = bulk.insert_many
 
 
-def insert_then_die(session, table, rows):
-    insert_many(session, table, rows)
+def insert_then_die(session, table, columns, rows):
+    insert_many(session, table, columns, rows)
     if table is SheetValue:
         session.flush()
         loaded = session.execute(select(func.count()).select_from(Submission)).scalar_one()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from openpyxl.utils.cell import get_column_letter
 
@@ -76,14 +77,18 @@ class SheetGrid:
             resolved = self._resolve()
         return resolved.get((row, col))
 
-    def number_format(self, row: int, col: int) -> str:
-        """The number format of the cell (merged ranges resolved)."""
+    def load_formats(self) -> None:
+        """Give the cells their number formats, where reading them was left until a format is first asked for."""
         if self.format_source is not None:
             source, self.format_source = self.format_source, None
             for position, code in source().items():
                 cell = self.cells.get(position)
                 if cell is not None:
                     cell.number_format = code
+
+    def number_format(self, row: int, col: int) -> str:
+        """The number format of the cell (merged ranges resolved)."""
+        self.load_formats()
         raw = self.get(row, col)
         return "General" if raw is None else raw.number_format
 
@@ -102,5 +107,7 @@ class WorkbookGrid:
         return next((s for s in self.sheets if s.title == title), None)
 
 
+@lru_cache(maxsize=1 << 16)
 def a1(row: int, col: int) -> str:
+    """A cell's A1 address (kept: a national workbook names ~1000 cells, mostly the same ones file after file)."""
     return f"{get_column_letter(col)}{row}"

@@ -1,8 +1,8 @@
 """Office Open XML workbooks (.xlsx, .xlsm, transitional or Strict) as raw cells.
 
 Values come from calamine (Rust, about 10× faster than openpyxl), with the number formats the rules
-need (percentages, stated decimals, dates) taken from the cells' style ids in the sheet XML, and every
-formula's text, cached value or not, so that the reader can check what a program cached. Workbooks
+need (percentages, stated decimals, dates) taken from the cells' style ids in the sheet XML when first
+asked for, and every formula's text, cached value or not, so that the reader can check what a program cached. Workbooks
 calamine would read differently — a formula without a cached value that only openpyxl gives the text
 of, an error value, cells without positions or beyond the read limits — go to openpyxl in read-only
 mode, which reads everything, slowly.
@@ -20,7 +20,7 @@ import posixpath
 import re
 import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, BinaryIO
 from xml.etree.ElementTree import ParseError
@@ -206,32 +206,44 @@ def _column_number(letters: bytes) -> int:
     return column_index_from_string(letters.decode())
 
 
-def _cell_formats(xml: bytes, style_formats: dict[int, str], limits: ReaderLimits) -> dict[tuple[int, int], str] | None:
-    """The number format of every cell that has one; None when calamine would not read this sheet as openpyxl does."""
-    if _UNUSUAL_CELLS.search(xml):
-        return None
+_PlainCell = tuple[bytes, bytes, bytes, bytes]  # column letters, row, style id, type: as _PLAIN_CELL_TAG finds them
+
+
+def _plain_cells(xml: bytes, limits: ReaderLimits) -> list[_PlainCell] | None:
+    """Every cell tag of a sheet as every known writer makes it (r, s, t in that order), found in one pass in C;
+    None when some tag is not (`_cell_formats_by_attribute` reads those), or when calamine would not read the
+    sheet as openpyxl does (an error value, a cell beyond what is read)."""
     cells = _PLAIN_CELL_TAG.findall(xml)
-    if len(cells) == xml.count(b"<c "):  # every cell as Excel, WPS and openpyxl write it: one pass in C
-        if not cells:
-            return {}
-        letters, rows, styles, kinds = zip(*cells, strict=True)
-        # the checks and lookups once per distinct text, not once per cell: a sheet holds few of each
-        columns = {text: _column_number(text) for text in set(letters)}
-        if b"e" in kinds or max(map(int, set(rows))) > limits.max_rows or max(columns.values()) > limits.max_columns:
+    if len(cells) != xml.count(b"<c "):
+        return None
+    if cells:
+        letters, rows, _, kinds = zip(*cells, strict=True)
+        # the checks once per distinct text, not once per cell: a sheet holds few of each
+        if b"e" in kinds or max(map(int, set(rows))) > limits.max_rows:
             return None
-        codes = {text: code for text in set(styles) if text and (code := style_formats.get(int(text))) is not None}
-        return {
-            (int(row_text), columns[column_text]): codes[style_text]
-            for column_text, row_text, style_text, _ in cells
-            if style_text in codes
-        }
-    return _cell_formats_by_attribute(xml, style_formats, limits)
+        if max(_column_number(text) for text in set(letters)) > limits.max_columns:
+            return None
+    return cells
+
+
+def _formats_of_cells(cells: list[_PlainCell], style_formats: dict[int, str]) -> dict[tuple[int, int], str]:
+    """The number format of every cell that has one. Made when a rule or a copy first asks for a format (most
+    workbooks are read without)."""
+    codes = {
+        text: code for text in {c[2] for c in cells} if text and (code := style_formats.get(int(text))) is not None
+    }
+    return {
+        (int(row_text), _column_number(column_text)): codes[style_text]
+        for column_text, row_text, style_text, _ in cells
+        if style_text in codes
+    }
 
 
 def _cell_formats_by_attribute(
     xml: bytes, style_formats: dict[int, str], limits: ReaderLimits
 ) -> dict[tuple[int, int], str] | None:
-    """`_cell_formats` for cell tags with their attributes in any order."""
+    """The number format of every cell that has one, for cell tags with their attributes in any order; None when
+    calamine would not read the sheet as openpyxl does."""
     formats = {}
     for tag in _CELL_TAG.finditer(xml):
         attributes = tag.group(1)
@@ -266,11 +278,20 @@ def _read_with_calamine(path: Path, package: Package, limits: ReaderLimits) -> W
         if read_bytes > limits.max_total_bytes:
             return None
         _check_markup(title, xml)
-        formats = _cell_formats(xml, style_formats, limits)
-        formulas = _sheet_formulas(xml)
-        if formats is None or formulas is None:
+        if _UNUSUAL_CELLS.search(xml):
             return None
-        plans.append(SheetPlan(title, formats, formulas, merges(title, xml, limits)))
+        formulas = _sheet_formulas(xml)
+        if formulas is None:
+            return None
+        merged = merges(title, xml, limits)
+        cells = _plain_cells(xml, limits)
+        if cells is not None:
+            plans.append(SheetPlan(title, {}, formulas, merged, partial(_formats_of_cells, cells, style_formats)))
+            continue
+        formats = _cell_formats_by_attribute(xml, style_formats, limits)
+        if formats is None:
+            return None
+        plans.append(SheetPlan(title, formats, formulas, merged))
     try:
         return read_sheets(path, plans, limits)
     except python_calamine.CalamineError:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,13 @@ def is_note(text: str) -> bool:
     if not text or (text[0] not in _NOTE_STARTS and not text[0].isspace()):
         return False  # most label cells, at once: a code, a name, a row label
     return "".join(clean_text(text).split()).startswith(NOTE_PREFIXES)
+
+
+@lru_cache(maxsize=1 << 16)
+def blank_at(row: int, col: int) -> Located:
+    """A blank cell where a value is read: one object for every file, since Located is frozen and most cells of
+    a code table are blank, the same ones file after file (no amount to parse, no label to make for a finding)."""
+    return Located(None, a1(row, col))
 
 
 def read_submission(
@@ -537,11 +545,8 @@ class _WorkbookReader:
                 continue  # a repeated label: the first one counts
             seen[row_key] = row
             for column_key, col in columns.items():
-                cell = a1(row, col)
-                target[(row_key, column_key)] = Located(
-                    self.amount(sheet, row, col, f"{spec.rows[row_key].label}（{spec.columns[column_key].label}）"),
-                    cell,
-                )
+                label = f"{spec.rows[row_key].label}（{spec.columns[column_key].label}）"
+                target[(row_key, column_key)] = Located(self.amount(sheet, row, col, label), a1(row, col))
         if seen:
             first, last = min(seen.values()), max(seen.values())
             for row, text in unknown:
@@ -786,6 +791,9 @@ class _WorkbookReader:
             seen[row_key] = row
             for column_key, col in columns.items():
                 grid_key = (column_key, row_key) if spec.transposed else (row_key, column_key)
+                if sheet.get(row, col) is None:
+                    target[grid_key] = blank_at(row, col)
+                    continue
                 label = f"{spec.label_of(grid_key[0])}（{spec.label_of(grid_key[1])}）"
                 target[grid_key] = Located(self.amount(sheet, row, col, label), a1(row, col))
         self.report_unknown_rows(sheet, header.label_col, seen, unknown)
@@ -841,9 +849,9 @@ class _WorkbookReader:
                 continue
             seen[row_key] = row
             values = {
-                column_key: Located(
-                    self.amount(sheet, row, col, f"{row_key} {spec.columns[column_key].label}"), a1(row, col)
-                )
+                column_key: blank_at(row, col)
+                if sheet.get(row, col) is None  # most cells of a code table
+                else Located(self.amount(sheet, row, col, f"{row_key} {spec.columns[column_key].label}"), a1(row, col))
                 for column_key, col in columns.items()
             }
             if code is not None and named is None:
