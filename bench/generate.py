@@ -148,7 +148,7 @@ def _generate_national(count: int, directory: Path) -> list[Path]:
         if int(stamp.name.rsplit("-", 1)[1]) >= count:
             return [directory / name for name in names]
     directory.mkdir(parents=True, exist_ok=True)
-    for old in [*directory.glob("*national*"), *directory.glob(f"{stamp_prefix}*")]:
+    for old in {*directory.glob("*national*"), *directory.glob(f"{stamp_prefix}*")}:  # a stamp matches both
         old.unlink()
     seed = national_seed_figures()
     planted = [p.figures for p in national_planted_errors().values()]

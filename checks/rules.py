@@ -687,18 +687,29 @@ class HierarchyRule(Rule):
 
     kind = "hierarchy"
 
+    def __init__(self, spec: RuleSpec, template: Template, position: int) -> None:
+        super().__init__(spec, template, position)
+        self._children: tuple[pd.DataFrame, tuple[pd.DataFrame, np.ndarray]] | None = None
+
     def variants(self) -> list[str]:
         return list(self.spec.param("columns") or self.sheet_spec.columns)
 
-    def children(self, values: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """Σ of the children of each row, and how many there are (NaN and 0 where it has none)."""
-        grouped = values[column].fillna(0).groupby([values["submission"], values["parent"]])
+    def children(self, values: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """Σ of the children of each row in every column, and how many there are (NaN and 0 where it has none).
+        Grouped once for all columns: the table is the same for each column's check of a batch."""
+        if self._children is not None and self._children[0] is values:
+            return self._children[1]
+        columns = self.variants()
+        grouped = values[columns].fillna(0).groupby([values["submission"], values["parent"]])
         rows = pd.MultiIndex.from_arrays([values["submission"], values["key"]])
-        return grouped.sum().reindex(rows).to_numpy(), grouped.size().reindex(rows).fillna(0).to_numpy()
+        found = grouped.sum().reindex(rows), grouped.size().reindex(rows).fillna(0).to_numpy()
+        self._children = (values, found)
+        return found
 
     def holds(self, batch: Batch, variant: str) -> pd.Series:
         values = self.table(batch).values
-        expected, terms = self.children(values, variant)
+        sums, terms = self.children(values)
+        expected = sums[variant].to_numpy()
         difference = np.abs(values[variant].fillna(0).to_numpy() - expected)
         return pd.Series(
             np.isnan(expected) | (difference <= sum_tolerance(self.tolerances.sum_per_term, terms)), index=values.index
@@ -858,10 +869,11 @@ class CrossTableRule(Rule):
             row_key = self.other_row(str(table.value(index, "key")), table.value(index, "name"))
             other_table = batch[self.spec.require("other_table")]
             other_rows = other_table.values.index[other_table.values["submission"] == submission]
-            other_column = grid_column(row_key, self.spec.require("other_column")) if row_key is not None else None
-            found = other_column is not None and len(other_rows) > 0
-            other_cell = other_table.cell(other_rows[0], other_column) if found and other_column else None
-            other_value = other_table.value(other_rows[0], other_column) if found and other_column else np.nan
+            other_cell, other_value = None, np.nan
+            if row_key is not None and len(other_rows):
+                other_column = grid_column(row_key, self.spec.require("other_column"))
+                other_cell = other_table.cell(other_rows[0], other_column)
+                other_value = other_table.value(other_rows[0], other_column)
             column = self.spec.require("column")
             return [
                 self.crossing(

@@ -95,8 +95,23 @@ def _column_schemas(spec: FieldSpec) -> dict[str, pa.Column]:
 DECIMALS, AMBIGUOUS, TEXT = "_decimals", "_ambiguous", "_text"  # suffixes of a column's companions
 
 
+# Each sheet's schema, made once: pandera copies a schema deeply to add columns (~4 ms a sheet, each batch). Kept
+# with its sheet, whose id is then never another's.
+_SCHEMAS: dict[int, tuple[SheetSpec, pa.DataFrameSchema]] = {}
+
+
 def schema_of(spec: SheetSpec) -> pa.DataFrameSchema:
-    """The pandera schema of a sheet's typed table: its shape's columns, then one per declared field or column."""
+    """The pandera schema of a sheet's typed table: its shape's columns, then one per declared field or column.
+    Shared: pandera's `update_column` and `add_columns` give a new schema, and nothing changes one in place."""
+    made = _SCHEMAS.get(id(spec))
+    if made is None:
+        if len(_SCHEMAS) >= 1024:  # templates loaded over and over (tests): let the oldest go
+            del _SCHEMAS[next(iter(_SCHEMAS))]
+        made = _SCHEMAS[id(spec)] = (spec, _new_schema(spec))
+    return made[1]
+
+
+def _new_schema(spec: SheetSpec) -> pa.DataFrameSchema:
     schema = SHAPES[spec.kind].to_schema()
     typed = spec.fields if spec.kind in ("keyvalue", "title") else spec.columns if spec.kind == "list" else {}
     columns = {
