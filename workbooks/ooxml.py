@@ -2,10 +2,10 @@
 
 Values come from calamine (Rust, about 10× faster than openpyxl), with the number formats the rules
 need (percentages, stated decimals, dates) taken from the cells' style ids in the sheet XML when first
-asked for, and every formula's text, cached value or not, so that the reader can check what a program cached. Workbooks
-calamine would read differently — a formula without a cached value that only openpyxl gives the text
-of, an error value, cells without positions or beyond the read limits — go to openpyxl in read-only
-mode, which reads everything, slowly.
+asked for, and every formula's text, cached value or not, so that the reader can check what a program
+cached. Workbooks calamine would read differently — a formula without a cached value that only openpyxl
+gives the text of, an error value, cells without positions or beyond the read limits — go to openpyxl in
+read-only mode, which reads everything, slowly.
 
 The workbook part is found through the package's relationships, wherever it is; Strict Open XML's
 namespaces are read like the transitional ones.

@@ -545,8 +545,11 @@ class _WorkbookReader:
                 continue  # a repeated label: the first one counts
             seen[row_key] = row
             for column_key, col in columns.items():
-                label = f"{spec.rows[row_key].label}（{spec.columns[column_key].label}）"
-                target[(row_key, column_key)] = Located(self.amount(sheet, row, col, label), a1(row, col))
+                cell = a1(row, col)
+                target[(row_key, column_key)] = Located(
+                    self.amount(sheet, row, col, f"{spec.rows[row_key].label}（{spec.columns[column_key].label}）"),
+                    cell,
+                )
         if seen:
             first, last = min(seen.values()), max(seen.values())
             for row, text in unknown:
