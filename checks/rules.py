@@ -843,11 +843,11 @@ class CrossTableRule(Rule):
         level = int(self.spec.param("level", 1))
         other_table = batch[self.spec.require("other_table")]
         other_column = self.spec.require("other_column")
-        present = set(other_table.values["submission"])
+        # the other table's row of each submission that has it (a grid table: one row a submission)
         other_rows = dict(zip(other_table.values["submission"], other_table.values.index, strict=True))
         compared: list[int] = []
         met: list[Any] = []
-        for index in values.index[(values["level"] == level) & values["submission"].isin(present)]:
+        for index in values.index[(values["level"] == level) & values["submission"].isin(list(other_rows))]:
             row_key = self.other_row(str(table.value(index, "key")), table.value(index, "name"))
             if row_key is None:
                 continue  # a class the other table does not list: nothing to compare it with

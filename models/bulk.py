@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.selectable import GenerativeSelect
 from sqlmodel import Session
 
-from models.types import ExactDecimal, money_parameter, money_value
+from models.types import ExactDecimal, money_binder
 
 Selected = TypeVar("Selected", bound=GenerativeSelect)
 
@@ -104,7 +104,7 @@ def _bound(rows: Sequence[Sequence[Any]], names: list[str], columns: Any, dialec
 
 def _processor(column_type: Any, dialect: Dialect) -> Any:
     if isinstance(column_type, ExactDecimal):
-        return money_parameter if dialect.name == "sqlite" else money_value
+        return money_binder(dialect)
     return column_type.dialect_impl(dialect).bind_processor(dialect)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return dialect.type_descriptor(Numeric(asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        return money_parameter(value) if dialect.name == "sqlite" else money_value(value)
+        return money_binder(dialect)(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -46,3 +47,8 @@ def money_parameter(value: Decimal | None) -> str | None:
     """A money value as SQLite keeps it: its exact decimal text."""
     checked = money_value(value)
     return None if checked is None else format(checked, "f")
+
+
+def money_binder(dialect: Dialect) -> Callable[[Decimal | None], Any]:
+    """How a money value is bound for the dialect's driver (`models.bulk` calls it without SQLAlchemy's wrapper)."""
+    return money_parameter if dialect.name == "sqlite" else money_value
