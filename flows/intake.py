@@ -35,7 +35,7 @@ from flows.common import DatabaseUnavailable, database_task, engine_of, filing_y
 from flows.period_report import period_report, refresh_status
 from intake import pipeline, progress, summaries
 from intake.archive import SkippedEntry
-from intake.isolation import IsolatedPool
+from intake.isolation import IsolatedPool, batch_collection
 from intake.outbox import DeliveryResult, deliver_pending
 from intake.pipeline import IntakeSummary, ReadBatch, Received, Written
 from models.database import upgrade
@@ -336,6 +336,7 @@ def intake(
         # The run's worker processes, given to each task that reads or writes workbooks (untracked: a task
         # runner in this process shares them, and Prefect has nothing to look for inside them).
         with (
+            batch_collection(),
             pipeline.worker_pool(settings) as pool,
             closing(read_batches(settings, receipts, pool)) as read,
         ):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -59,6 +60,39 @@ class WorkerLost:
     progress (`timed_out`)."""
 
     timed_out: bool
+
+
+# --- the garbage collector, for work on batches of files ---------------------------------------------
+
+# Collect the youngest objects every 20,000 allocations (Python's default: 700), and the older generations as
+# rarely in proportion. A batch's files each make thousands of objects, almost all of them kept until the
+# batch is checked: at the defaults the collector examines them again and again without finding garbage.
+BATCH_COLLECTION_THRESHOLDS = (20_000, 20, 20)
+
+
+def _tune_collection() -> None:
+    gc.freeze()  # what exists now (modules, the template, Prefect's and SQLAlchemy's state) is not the batch's
+    gc.set_threshold(*BATCH_COLLECTION_THRESHOLDS)
+
+
+@contextlib.contextmanager
+def batch_collection() -> Iterator[None]:
+    """The garbage collector tuned for a run's batches, and put back as it was when they are done.
+
+    Reading and checking a batch, or loading one, makes millions of small objects that live until the batch
+    is done. At Python's default thresholds a full collection examines every object in the process, the
+    imported libraries' included, each time the kept objects have grown by a quarter: a quarter of the
+    CPU that reading and checking a national workbook costs, a fifth of a v1 workbook's (measured, 250 files).
+    Frozen objects are never examined (nor written to: a forked worker shares their pages with its parent);
+    cyclic garbage among them waits until they are unfrozen, here on leaving.
+    """
+    thresholds = gc.get_threshold()
+    _tune_collection()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 # --- inside a worker process ------------------------------------------------------------------------
@@ -104,6 +138,7 @@ def _start_worker(progress: _Progress) -> None:
     progress.pid[_slot] = os.getpid()
     _progress = progress
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker told to stop stops, whatever the parent set
+    _tune_collection()  # a worker does nothing but batches, for as long as it lives
     _die_with_parent()
 
 
