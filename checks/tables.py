@@ -16,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from checks.records import NAME, TOTAL_ROW, ListRow, Located, ReadSubmission, parent_code
+from checks.records import NAME, TOTAL_ROW, Located, ReadSubmission, parent_code
 from checks.template import NUMERIC_TYPES, CodeSpec, FieldSpec, SheetSpec, Template
 
 AMOUNT_COLUMNS = r"^.+__.+$"  # `{row}__{column}` of the grid sheets
@@ -30,11 +30,22 @@ class KeyValueTable(pa.DataFrameModel):
 
 
 class GridTable(pa.DataFrameModel):
-    """A grid sheet (收支总表, 三公经费): one row per submission, one column per `{row}__{column}` amount."""
+    """A grid sheet (收支总表, 三公经费): one row per submission, one column per `{row}__{column}` amount.
+
+    The amounts are checked together, by one check: as a regex column, each of them was validated on its own
+    (a national batch has ~190 of them, and pandera's fixed cost per column was a third of checking one part)."""
 
     submission: Series[int]
     sheet: Series[str] = pa.Field(nullable=True)
-    amount: Series[float] = pa.Field(alias=AMOUNT_COLUMNS, regex=True, nullable=True, ge=0)
+
+    @pa.dataframe_check
+    @classmethod
+    def amounts_are_numbers_not_below_zero(cls, frame: pd.DataFrame) -> pd.Series | bool:
+        """Per row: every amount a float, none below zero (the reader makes a finding of a negative amount)."""
+        amounts = frame.filter(regex=AMOUNT_COLUMNS)
+        if not all(dtype == "float64" for dtype in amounts.dtypes):
+            return False
+        return (amounts.isna() | (amounts >= 0)).all(axis=1)
 
 
 class ListTable(pa.DataFrameModel):
@@ -198,53 +209,71 @@ def _typed(spec: FieldSpec, located: Located | None, record: dict[str, Any], key
 def _table(
     key: str, spec: SheetSpec, records: list[dict[str, Any]], cells: list[dict[str, Any]], units: dict[int, str]
 ) -> Table:
-    """A typed table from its records, each column in its schema's dtype (an empty table keeps its columns)."""
+    """A typed table from its records (an empty table keeps its columns)."""
     schema = schema_of(spec)
-    named = {name: column for name, column in schema.columns.items() if not column.regex}
+    named = [name for name, column in schema.columns.items() if not column.regex]
     amounts = [grid_column(r, c) for r in spec.rows for c in spec.columns] if spec.kind == "grid" else []
     values = pd.DataFrame.from_records(records, columns=[*named, *amounts])
-    for name, column in named.items():
-        dtype = str(column.dtype)
-        values[name] = values[name].astype(dtype if dtype in _EXACT_DTYPES else object)
     values[amounts] = values[amounts].astype(float)
-    cell_frame = pd.DataFrame.from_records(cells, columns=[*named, *amounts]).astype(object)
-    return Table(key, values, cell_frame, units)
+    cell_frame = pd.DataFrame.from_records(cells, columns=[*named, *amounts])
+    return _typed_table(key, schema, values, cell_frame, units)
 
 
-def _code_records(
-    spec: SheetSpec,
-    rows: list[ListRow],
-    position: int,
-    sheet: str,
-    records: list[dict[str, Any]],
-    cells: list[dict[str, Any]],
-) -> None:
-    """The rows of a code-row table with their level and parent: a 类 adds up into the 合计 row where there is one."""
+def _typed_table(
+    key: str, schema: pa.DataFrameSchema, values: pd.DataFrame, cells: pd.DataFrame, units: dict[int, str]
+) -> Table:
+    """The table with each named column in its schema's dtype, and its cells as Python objects."""
+    for name, column in schema.columns.items():
+        if not column.regex:
+            dtype = str(column.dtype)
+            values[name] = values[name].astype(dtype if dtype in _EXACT_DTYPES else object)
+    return Table(key, values, cells.astype(object), units)
+
+
+def _code_table(key: str, spec: SheetSpec, readable: list[tuple[int, ReadSubmission]], units: dict[int, str]) -> Table:
+    """A code-row table, gathered column by column (a national batch has ~36,000 code rows: a dict a row, which
+    pandas then took apart again, cost a fifth more). Each row has its level and parent: a 类 adds up into the 合计
+    row where there is one."""
+    schema = schema_of(spec)
+    names = [name for name, column in schema.columns.items() if not column.regex]
+    values: dict[str, list[Any]] = {name: [] for name in names}
+    cells: dict[str, list[Any]] = {name: [] for name in names}
+    submissions, sheets, row_numbers, totals, keys, levels, parents, row_names = (
+        values[name] for name in ("submission", "sheet", "row", "is_total", "key", "level", "parent", "name")
+    )
+    name_cells = cells["name"]
+    amounts = [(values[column_key], cells[column_key], column_key) for column_key in spec.columns]
     lengths = (spec.codes or CodeSpec()).lengths
-    top = TOTAL_ROW if any(item.key == TOTAL_ROW for item in rows) else None
-    columns = list(spec.columns)
     nan = float("nan")
-    for item in rows:
-        key = item.row_key
-        level = lengths.index(len(key)) + 1 if key.isdigit() and len(key) in lengths else None
-        values = item.values
-        name = values.get(NAME)
-        record: dict[str, Any] = {
-            "submission": position,
-            "sheet": sheet,
-            "row": item.row,
-            "is_total": item.is_total,
-            "key": key,
-            "level": level,
-            "parent": (parent_code(key, lengths) or top) if level is not None else None,
-            "name": name.value if name is not None else None,
-        }
-        for column_key in columns:  # most of a code table's cells are blank: None, read as NaN
-            located = values.get(column_key)
-            value = located.value if located is not None else None
-            record[column_key] = nan if value is None else float(value)
-        records.append(record)
-        cells.append({k: located.cell for k, located in values.items()})
+    for position, submission in readable:
+        sheet = submission.sheets.get(key)
+        if sheet is None:
+            continue
+        rows = submission.lists.get(key, [])
+        top = TOTAL_ROW if any(item.key == TOTAL_ROW for item in rows) else None
+        for item in rows:
+            row_key = item.row_key
+            level = lengths.index(len(row_key)) + 1 if row_key.isdigit() and len(row_key) in lengths else None
+            name = item.values.get(NAME)
+            submissions.append(position)
+            sheets.append(sheet)
+            row_numbers.append(item.row)
+            totals.append(item.is_total)
+            keys.append(row_key)
+            levels.append(level)
+            parents.append((parent_code(row_key, lengths) or top) if level is not None else None)
+            row_names.append(name.value if name is not None else None)
+            name_cells.append(name.cell if name is not None else None)
+            for column_values, column_cells, column_key in amounts:  # most cells of a code table are blank
+                located = item.values.get(column_key)
+                value = located.value if located is not None else None
+                column_values.append(nan if value is None else float(value))
+                column_cells.append(located.cell if located is not None else None)
+    rows_made = len(submissions)
+    for name in names:  # the cells of the row's own columns: none, the row is named by its label's cell
+        if not cells[name]:
+            cells[name] = [None] * rows_made
+    return _typed_table(key, schema, pd.DataFrame(values, columns=names), pd.DataFrame(cells, columns=names), units)
 
 
 _EXACT_DTYPES = ("Int64", "bool", "int64", "float64")  # the others (text, dates) stay Python objects
@@ -260,14 +289,14 @@ def build_batch(submissions: list[ReadSubmission], template: Template) -> Batch:
     units = {i: s.unit for i, s in readable}
     tables: dict[str, Table] = {}
     for key, spec in template.sheets.items():
+        if spec.kind == "codes":
+            tables[key] = _code_table(key, spec, readable, units)
+            continue
         records: list[dict[str, Any]] = []
         cells: list[dict[str, Any]] = []
         for position, submission in readable:
             sheet = submission.sheets.get(key)
             if sheet is None:
-                continue
-            if spec.kind == "codes":
-                _code_records(spec, submission.lists.get(key, []), position, sheet, records, cells)
                 continue
             if spec.kind == "list":
                 for item in submission.lists.get(key, []):

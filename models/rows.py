@@ -66,6 +66,8 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding], templates: Tem
     titles = {key: clipped(title, 100) or "" for key, title in read.sheets.items()}
     values = []
     for sheet, row, column, located in read.values():
+        if located.value is None and located.text is None:
+            continue  # a blank cell (most of a code table): nothing to keep, its cell is in the archived file
         if column == CODE and sheet in code_sheets:
             continue  # a code row's code is its row key
         number, text = _number_and_text(located.value)
@@ -73,7 +75,7 @@ def typed_rows(read: ReadSubmission, findings: Sequence[Finding], templates: Tem
             number = read.to_wan(number)
         text = text if text is not None else located.text
         if number is None and text is None:
-            continue  # a blank cell: nothing to keep, and the sheet's cells are in the archived file
+            continue  # a value that is neither (a boolean)
         values.append((sheet, row, column, number, clipped(text, 2000), located.decimals, titles[sheet], located.cell))
     if values:
         rows[SheetValue] = TableRows(SHEET_VALUE_COLUMNS, values)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import python_calamine
@@ -53,19 +54,25 @@ def _sheet(book: python_calamine.CalamineWorkbook, plan: SheetPlan, limits: Read
     if bounded:
         first_row = 0
     formats, cells = plan.formats, grid.cells
+    if bounded:
+        rows = islice(rows, limits.max_rows)
+    last_col = max(0, limits.max_columns - first_col)  # a row's values past it are not read (bounded)
     max_row = max_col = 0
-    # the hottest loop of reading (every cell of every sheet): SheetGrid.put and plain_value written inline
+    # the hottest loop of reading (every cell of every sheet): SheetGrid.put and plain_value written inline, and
+    # no format looked up where the format's reader gives them later (format_source)
     for row, values in enumerate(rows, first_row + 1):
-        if bounded and row > limits.max_rows:
-            break
-        for col, given in enumerate(values, first_col + 1):
-            if bounded and col > limits.max_columns:
-                break
+        for col, given in enumerate(values[:last_col] if bounded else values, first_col + 1):
             kind = given.__class__
-            if kind is str and not given:
-                continue  # calamine's empty cell
-            value = plain_value(given) if kind is float or kind is dt.date else given
-            cells[(row, col)] = RawCell(value, formats.get((row, col), "General"))
+            value: CellValue = given
+            if kind is str:
+                if not given:
+                    continue  # calamine's empty cell
+            elif isinstance(given, float):
+                if given.is_integer() and -_LARGEST_EXACT_WHOLE < given < _LARGEST_EXACT_WHOLE:
+                    value = int(given)
+            elif kind is dt.date:
+                value = plain_value(given)
+            cells[(row, col)] = RawCell(value, formats.get((row, col), "General")) if formats else RawCell(value)
             max_row = row
             if col > max_col:
                 max_col = col
