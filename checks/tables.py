@@ -232,7 +232,7 @@ def _typed_table(
 
 def _code_table(key: str, spec: SheetSpec, readable: list[tuple[int, ReadSubmission]], units: dict[int, str]) -> Table:
     """A code-row table, gathered column by column (a national batch has ~36,000 code rows: a dict a row, which
-    pandas then took apart again, cost a fifth more). Each row has its level and parent: a 类 adds up into the 合计
+    pandas then took apart again, cost a quarter more). Each row has its level and parent: a 类 adds up into the 合计
     row where there is one."""
     schema = schema_of(spec)
     names = [name for name, column in schema.columns.items() if not column.regex]

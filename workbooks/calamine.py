@@ -53,9 +53,8 @@ def _sheet(book: python_calamine.CalamineWorkbook, plan: SheetPlan, limits: Read
     rows = sheet.iter_rows() if bounded else sheet.to_python()
     if bounded:
         first_row = 0
-    formats, cells = plan.formats, grid.cells
-    if bounded:
         rows = islice(rows, limits.max_rows)
+    formats, cells = plan.formats, grid.cells
     last_col = max(0, limits.max_columns - first_col)  # a row's values past it are not read (bounded)
     max_row = max_col = 0
     # the hottest loop of reading (every cell of every sheet): SheetGrid.put and plain_value written inline, and
