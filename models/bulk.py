@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.selectable import GenerativeSelect
 from sqlmodel import Session
 
-from models.types import ExactDecimal, money_binder
+from models.types import ExactDecimal, money_binder, money_value
 
 Selected = TypeVar("Selected", bound=GenerativeSelect)
 
@@ -91,12 +91,18 @@ def _bound(rows: Sequence[Sequence[Any]], names: list[str], columns: Any, dialec
         for position, name in enumerate(names)
         if (process := _processor(columns[name].type, dialect)) is not None
     ]
-    if not processors:
+    # money as a driver that knows NUMERIC takes it is only checked: the row need not be made again
+    checked = [position for position, process in processors if process is money_value]
+    converted = [(position, process) for position, process in processors if process is not money_value]
+    for position in checked:
+        for row in rows:
+            money_value(row[position])
+    if not converted:
         return [tuple(row) for row in rows]
     bound = []
     for row in rows:
         values = list(row)
-        for position, process in processors:
+        for position, process in converted:
             values[position] = process(values[position])
         bound.append(tuple(values))
     return bound
