@@ -390,11 +390,13 @@ def _check_markup(title: str, xml: bytes) -> None:
 
 def merges(title: str, xml: bytes, limits: ReaderLimits) -> list[Bounds]:
     """The sheet's merged ranges, clipped to the rows and columns that are read."""
-    return bounded_merges(title, (_bounds(ref.decode()) for ref in _MERGE_REF.findall(xml)), limits)
+    return bounded_merges(title, (_bounds(ref) for ref in _MERGE_REF.findall(xml)), limits)
 
 
-def _bounds(ref: str) -> tuple[int, int, int, int]:
-    min_col, min_row, max_col, max_row = range_boundaries(ref)
+@lru_cache(maxsize=4096)
+def _bounds(ref: bytes) -> tuple[int, int, int, int]:
+    """A merged range's bounds (kept: a county's workbooks merge the same header cells file after file)."""
+    min_col, min_row, max_col, max_row = range_boundaries(ref.decode())
     return (min_col or 1, min_row or 1, max_col or 1, max_row or 1)
 
 
