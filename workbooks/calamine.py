@@ -57,20 +57,14 @@ def _sheet(book: python_calamine.CalamineWorkbook, plan: SheetPlan, limits: Read
     formats, cells = plan.formats, grid.cells
     last_col = max(0, limits.max_columns - first_col)  # a row's values past it are not read (bounded)
     max_row = max_col = 0
-    # the hottest loop of reading (every cell of every sheet): SheetGrid.put and plain_value written inline, and
-    # no format looked up where the format's reader gives them later (format_source)
+    # the hottest loop of reading (every cell of every sheet): SheetGrid.put written inline, plain_value called
+    # only for what it changes, and no format looked up where the format's reader gives them later (format_source)
     for row, values in enumerate(rows, first_row + 1):
         for col, given in enumerate(values[:last_col] if bounded else values, first_col + 1):
             kind = given.__class__
-            value: CellValue = given
-            if kind is str:
-                if not given:
-                    continue  # calamine's empty cell
-            elif isinstance(given, float):
-                if given.is_integer() and -_LARGEST_EXACT_WHOLE < given < _LARGEST_EXACT_WHOLE:
-                    value = int(given)
-            elif kind is dt.date:
-                value = plain_value(given)
+            if kind is str and not given:
+                continue  # calamine's empty cell
+            value = plain_value(given) if kind is float or kind is dt.date else given
             cells[(row, col)] = RawCell(value, formats.get((row, col), "General")) if formats else RawCell(value)
             max_row = row
             if col > max_col:
