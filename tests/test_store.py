@@ -31,10 +31,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pydantic import SecretStr
-from sqlalchemy import Engine, func, inspect, text
+from sqlalchemy import Engine, delete, func, inspect, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
 from checks.findings import FileReport
@@ -44,9 +44,10 @@ from config.settings import Settings
 from intake import pipeline
 from intake.archive import Discovery, archive_files, archive_path_for, discover
 from intake.isolation import IsolatedPool
-from models.database import NEWEST_REVISION, alembic_config, engine_for, upgrade
+from models import bulk
+from models.database import NEWEST_REVISION, alembic_config, compared_in_schema, engine_for, upgrade
 from models.queries import find_submission, list_submissions, report_of
-from models.rows import typed_rows
+from models.rows import SHEET_VALUE_COLUMNS, typed_rows
 from models.store import LoadOutcome, finish_run, load, start_run
 from models.tables import Bureau, FindingRecord, IntakeRun, Receipt, SheetValue, Submission
 from tests.support import check_one
@@ -193,7 +194,8 @@ def test_migrations_create_every_table_on_an_empty_database_and_a_second_upgrade
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
     assert head == NEWEST_REVISION  # the shortcut that spares the small commands Alembic knows the newest one
     with engine.connect() as connection:
-        migration = MigrationContext.configure(connection, opts={"compare_type": True})
+        include = compared_in_schema(connection.dialect.name)
+        migration = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include})
         assert migration.get_current_revision() == head
         assert compare_metadata(migration, SQLModel.metadata) == []  # the migrations build exactly the models
     schema = _schema(engine)
@@ -207,6 +209,68 @@ def test_migrations_create_every_table_on_an_empty_database_and_a_second_upgrade
         assert MigrationContext.configure(connection).get_current_revision() == head
     with Session(engine) as session:
         assert [b.code for b in session.exec(select(Bureau))] == [SEED_CODE]
+    engine.dispose()
+
+
+def _submission_with_one_value(engine: Engine) -> int:
+    with Session(engine) as session, session.begin():
+        submission = Submission(
+            sha256="0" * 64, file_name="x.xlsx", size=1, archive_path="x", status="passed", template="x"
+        )
+        session.add(submission)
+        session.flush()
+        assert submission.id is not None
+        bulk.insert_many(session, SheetValue, [*SHEET_VALUE_COLUMNS, "submission_id"], [_value(submission.id)])
+        return submission.id
+
+
+def _value(submission_id: int) -> tuple[Any, ...]:
+    return ("summary", "income", "budget", Decimal("1.5"), None, None, "收支总表", "B5", submission_id)
+
+
+def test_a_value_always_names_a_submission_that_is_there(migrated_database_url: str) -> None:
+    """The rule of `sheet_value`'s link to `submission` holds on both databases: by a foreign key on SQLite, by
+    the triggers of revision 0007 on PostgreSQL (checked once a statement: COPY, INSERT, UPDATE, DELETE)."""
+    engine = engine_for(migrated_database_url)
+    submission_id = _submission_with_one_value(engine)
+    missing = submission_id + 1000
+    refused: list[str] = []
+
+    def attempt(name: str, change: Any) -> None:
+        with Session(engine) as session:
+            try:
+                with session.begin():
+                    change(session)
+            except IntegrityError:
+                refused.append(name)
+
+    attempt(
+        "bulk",
+        lambda session: bulk.insert_many(
+            session, SheetValue, [*SHEET_VALUE_COLUMNS, "submission_id"], [_value(submission_id), _value(missing)]
+        ),
+    )
+    attempt(
+        "insert",
+        lambda session: session.add(
+            SheetValue(**dict(zip([*SHEET_VALUE_COLUMNS, "submission_id"], _value(missing), strict=True)))
+        ),
+    )
+    attempt("update", lambda session: session.execute(update(SheetValue).values(submission_id=missing)))
+    attempt("delete", lambda session: session.execute(delete(Submission).where(col(Submission.id) == submission_id)))
+    attempt("renumber", lambda session: session.execute(update(Submission).values(id=missing)))
+
+    assert refused == ["bulk", "insert", "update", "delete", "renumber"]
+    with Session(engine) as session:  # nothing of the refused statements stayed
+        assert session.exec(select(SheetValue.submission_id)).all() == [submission_id]
+        assert session.exec(select(Submission.id)).all() == [submission_id]
+    with Session(engine) as session, session.begin():  # the rule holds links, not values: these go through
+        bulk.insert_many(session, SheetValue, [*SHEET_VALUE_COLUMNS, "submission_id"], [_value(submission_id)] * 2)
+        session.execute(update(SheetValue).values(number=Decimal("2")))
+        session.execute(update(Submission).values(status="warnings"))
+    with Session(engine) as session, session.begin():
+        session.execute(delete(SheetValue))
+        session.execute(delete(Submission))
     engine.dispose()
 
 

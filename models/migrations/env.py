@@ -7,7 +7,7 @@ from sqlalchemy import pool
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers every table on the metadata)
-from models.database import make_engine
+from models.database import compared_in_schema, make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -29,7 +29,12 @@ def run_migrations_online() -> None:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=True,
+                include_object=compared_in_schema(connection.dialect.name),
+            )
             with context.begin_transaction():
                 if connection.dialect.name == "postgresql":
                     # Two first runs at once: the second waits here, then finds the schema current.
