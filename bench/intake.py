@@ -138,6 +138,7 @@ def measure_intake(files: list[Path], work: Path, database_url: str, batch_size:
     os.environ["BUDGETFLOW_DATA_DIR"] = str(data_dir)
     os.environ["BUDGETFLOW_DATABASE_URL"] = database_url
     from flows.intake import intake
+    from models.store import Outcome
 
     with prefect_test_harness(server_startup_timeout=60):
         size = batch_size or None  # None: the setting's default
@@ -146,7 +147,7 @@ def measure_intake(files: list[Path], work: Path, database_url: str, batch_size:
         start = time.perf_counter()
         summary = intake(batch_size=size)
         seconds = time.perf_counter() - start
-    loaded = summary.count("loaded")
+    loaded = summary.count(Outcome.LOADED)
     if loaded != len(files):
         raise SystemExit(f"intake loaded {loaded} of {len(files)} files")
     return seconds
@@ -192,7 +193,8 @@ def _fresh_postgres(admin_url: str) -> tuple[str, Callable[[], None]] | None:
 
 
 def _files_dir(args: argparse.Namespace, sample_format: str) -> Path:
-    return args.workdir / ("files" if sample_format == "spec-v1" else f"files-{sample_format}")
+    workdir: Path = args.workdir
+    return workdir / ("files" if sample_format == "spec-v1" else f"files-{sample_format}")
 
 
 def _run_stage(
@@ -289,11 +291,11 @@ def main(argv: list[str] | None = None) -> None:
         "naive_sample": results["naive"]["files"],
         "cores": os.cpu_count(),
     }
-    for database in ("sqlite", "postgres"):
-        if f"national_intake_{database}" in per_file and f"intake_{database}" in per_file:
-            summary[f"national_intake_{database}_ms"] = round(per_file[f"national_intake_{database}"], 3)
-            ratio = per_file[f"national_intake_{database}"] / per_file[f"intake_{database}"]
-            summary[f"national_over_v1_{database}"] = round(ratio, 2)
+    for backend in ("sqlite", "postgres"):
+        if f"national_intake_{backend}" in per_file and f"intake_{backend}" in per_file:
+            summary[f"national_intake_{backend}_ms"] = round(per_file[f"national_intake_{backend}"], 3)
+            ratio = per_file[f"national_intake_{backend}"] / per_file[f"intake_{backend}"]
+            summary[f"national_over_v1_{backend}"] = round(ratio, 2)
     if args.json:
         print(json.dumps(summary))
         return
@@ -316,10 +318,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{summary['naive_sample']} files and extrapolated)\n"
         f"peak memory of the intake runs: {summary['peak_rss_mb']} MB  (target ≤ 500)"
     )
-    for database in ("sqlite", "postgres"):
-        if f"national_over_v1_{database}" in summary:
+    for backend in ("sqlite", "postgres"):
+        if f"national_over_v1_{backend}" in summary:
             console.print(
-                f"national ÷ v1 per file ({database}) = {summary[f'national_over_v1_{database}']}  (target ≤ 1.5)"
+                f"national ÷ v1 per file ({backend}) = {summary[f'national_over_v1_{backend}']}  (target ≤ 1.5)"
             )
 
 
