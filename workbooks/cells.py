@@ -77,6 +77,10 @@ class SheetGrid:
             resolved = self._resolve()
         return resolved.get((row, col))
 
+    def resolved(self) -> Mapping[tuple[int, int], RawCell]:
+        """Every cell as `get` gives it, by (row, column): for a loop over many cells, one lookup each."""
+        return self._resolved if self._resolved is not None else self._resolve()
+
     def load_formats(self) -> None:
         """Give the cells their number formats, where reading them was left until a format is first asked for."""
         if self.format_source is not None:

@@ -562,8 +562,10 @@ class _WorkbookReader:
     def amount(self, sheet: SheetGrid, row: int, col: int, label: str) -> Decimal | None:
         """The amount of a cell, None for one that holds none; a value that is no amount is a finding."""
         raw = sheet.get(row, col)
-        if raw is None:
-            return None  # most cells of a code table: nothing to parse
+        return None if raw is None else self.amount_of(raw, sheet, row, col, label)
+
+    def amount_of(self, raw: RawCell, sheet: SheetGrid, row: int, col: int, label: str) -> Decimal | None:
+        """`amount` of a cell already looked up (a code table's rows look up each of their cells once)."""
         try:
             value = raw.value if raw.formula is None else self.value_at(sheet, row, col)
         except FormulaError:
@@ -833,13 +835,19 @@ class _WorkbookReader:
         rows: list[ListRow] = []
         seen: dict[str, int] = {}
         noted = False
+        # the labels of each amount column, for the findings of its cells; the cells looked up once a row
+        amount_columns = [(column_key, col, spec.columns[column_key].label) for column_key, col in columns.items()]
+        cells = sheet.resolved()
         for row in range(header.bottom + 1, region.last + 1):
             texts = [self.text_at(sheet, row, col) for col in label_cols]
-            if any(is_note(text) for text in texts):
+            if any(map(is_note, texts)):
                 noted = noted or any(spec.empty_note and spec.empty_note in text for text in texts)
                 continue
-            named = next((k for t in texts if (k := self.row_key_of(t, keys, spec.rows, seen)) is not None), None)
-            code = self.code_at(sheet, row, code_cols, codes)
+            named = None
+            for text in texts:
+                if (named := self.row_key_of(text, keys, spec.rows, seen)) is not None:
+                    break
+            code = self.code_at(cells, row, code_cols, codes)
             row_key = named or code
             if row_key is None:
                 if any(texts) or any(self.holds_content(sheet, row, col) for col in columns.values()):
@@ -853,9 +861,9 @@ class _WorkbookReader:
             seen[row_key] = row
             values = {
                 column_key: blank_at(row, col)
-                if sheet.get(row, col) is None  # most cells of a code table
-                else Located(self.amount(sheet, row, col, f"{row_key} {spec.columns[column_key].label}"), a1(row, col))
-                for column_key, col in columns.items()
+                if (raw := cells.get((row, col))) is None  # most cells of a code table
+                else Located(self.amount_of(raw, sheet, row, col, f"{row_key} {label}"), a1(row, col))
+                for column_key, col, label in amount_columns
             }
             if code is not None and named is None:
                 values[CODE] = Located(code, a1(row, code_cols[0]))
@@ -870,12 +878,13 @@ class _WorkbookReader:
             if row_spec.required and row_key not in seen:
                 self.report("required/row", sheet.title, label=row_spec.label)
 
-    def code_at(self, sheet: SheetGrid, row: int, cols: list[int], codes: CodeSpec) -> str | None:
+    @staticmethod
+    def code_at(cells: Mapping[tuple[int, int], RawCell], row: int, cols: list[int], codes: CodeSpec) -> str | None:
         """A row's classification code: its digits, joined from the split columns (`206` `01` `01` → `2060101`),
-        or None when the row has no code of a known length."""
+        or None when the row has no code of a known length. `cells`: the sheet's, merged ranges resolved."""
         parts = []
         for position, col in enumerate(cols):
-            raw = sheet.get(row, col)
+            raw = cells.get((row, col))
             value = raw.value if raw is not None else None
             if isinstance(value, float) and value.is_integer():
                 value = int(value)  # a code saved as a number by a program that knew no better

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation, localcontext
+from functools import lru_cache
 from typing import Any, TypeGuard
 
 # Every number a sheet holds stays below this (10 万亿): no department's figure comes near it, a float keeps
@@ -52,7 +53,16 @@ def clean_text(value: object) -> str:
     """NFKC and surrounding white space removed; None becomes ''."""
     if value is None:
         return ""
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    text = value if value.__class__ is str else str(value)
+    return _clean_short(text) if len(text) <= _SHORT_TEXT else unicodedata.normalize("NFKC", text).strip()
+
+
+_SHORT_TEXT = 64  # labels, names and codes; a long text (a cell may hold 32,767 characters) is not kept
+
+
+@lru_cache(maxsize=1 << 14)  # the same few thousand labels, names and codes, workbook after workbook
+def _clean_short(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def is_not_filled(value: object) -> bool:
