@@ -10,11 +10,13 @@ There is no `.xlsb` test: no program that writes `.xlsb` is available offline (L
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -25,10 +27,11 @@ import pytest
 from openpyxl.cell.cell import Cell
 from sqlalchemy import select
 from sqlmodel import Session, col
+from xlrd import compdoc
 
 from checks.findings import FileReport, Finding, Severity, Status
 from checks.records import ReadSubmission
-from config.settings import Settings
+from config.settings import DEFAULT_READER_LIMITS, Settings
 from flows.intake import intake
 from models.database import engine_for
 from models.tables import FindingRecord, SheetValue
@@ -37,6 +40,8 @@ from reports.annotation import ERROR_RGB, RESULT_SHEET, WARNING_RGB, cells_of
 from reports.outputs import output_stem, write_submission_outputs
 from tests import hostile
 from tests.support import check_one
+from workbooks.legacy import _read_number_formats, _scanned_number_formats, _xlrd_number_formats
+from workbooks.national_samples import national_seed_figures, write_national_xls
 from workbooks.reader import read_submission
 from workbooks.samples import MESSY, SAMPLE_FILES, Layout, build_workbook, errors_figures, seed_figures, workbook_bytes
 
@@ -117,6 +122,42 @@ def test_there_is_a_libreoffice_xls_and_ods_copy_of_every_real_sample_workbook()
     for name in SAMPLES:
         assert libreoffice_copy(name, "xls").read_bytes().startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")  # OLE
         assert libreoffice_copy(name, "ods").read_bytes()[30:77] == b"mimetypeapplication/vnd.oasis.opendocument.spre"
+
+
+def _workbook_stream(data: bytes) -> bytes:
+    memory, start, length = compdoc.CompDoc(data, logfile=io.StringIO()).locate_named_stream("Workbook")
+    assert memory is not None
+    return bytes(memory[start : start + length])
+
+
+def test_an_xls_copys_number_formats_read_from_its_own_records_are_the_ones_xlrd_reads(tmp_path: Path) -> None:
+    """`.xls` number formats come from the FORMAT, XF and cell records alone, not from xlrd's parse of every
+    record: the same formats for LibreOffice's copies and the national final-accounts software's tables (xlwt),
+    and xlrd's reading again for whatever the scan does not read (a cut or damaged stream)."""
+    limits = DEFAULT_READER_LIMITS
+    books = [libreoffice_copy(name, "xls").read_bytes() for name in SAMPLES]
+    books.append(write_national_xls(national_seed_figures(), tmp_path / "national.xls").read_bytes())
+    found: list[dict[str, dict[tuple[int, int], str]]] = []
+    for data in books:
+        scanned = _scanned_number_formats(_workbook_stream(data), limits)
+        assert scanned is not None
+        assert scanned == _xlrd_number_formats(data, limits)
+        assert _read_number_formats(data, limits) == scanned
+        found.append(scanned)
+    codes = [Counter(code for sheet in book.values() for code in sheet.values()) for book in found]
+    assert codes[-1]["#,##0.00"] > 800  # the national tables' amounts: there were formats to find
+    assert codes[SAMPLES.index("2023-科工信局")]["0.00%"] > 0  # and rates
+
+    stream = _workbook_stream(books[-1])
+    for cut in (0, 3, 100, len(stream) // 3, len(stream) // 2, len(stream) * 2 // 3):  # no answer, no exception
+        assert _scanned_number_formats(stream[:cut], limits) is None
+    biff5 = stream[:4] + b"\x00\x05" + stream[6:]  # another BIFF version: left to xlrd
+    assert _scanned_number_formats(biff5, limits) is None
+    small = _scanned_number_formats(stream, limits.model_copy(update={"max_rows": 10, "max_columns": 3}))
+    assert small is not None
+    assert {cell for sheet in small.values() for cell in sheet} == {
+        cell for sheet in found[-1].values() for cell in sheet if cell[0] <= 10 and cell[1] <= 3
+    }
 
 
 def test_the_samples_their_libreoffice_copies_were_made_from_are_the_samples_budgetflow_writes(
