@@ -308,14 +308,14 @@ class SumRule(Rule):
             )
             return sides_hold(table.values, total_columns, part_columns, self.tolerances.sum_per_term)
         values = table.values
-        total = values[grid_column(self.spec.require("total"), variant)]
-        parts = values[[grid_column(p, variant) for p in self.spec.require("parts")]]
-        filled = parts.notna().sum(axis=1)
-        difference = (total - parts.sum(axis=1)).abs()
-        holds = total.isna() | (difference <= sum_tolerance(self.tolerances.sum_per_term, filled))
+        total_column = grid_column(self.spec.require("total"), variant)
+        part_columns = [grid_column(p, variant) for p in self.spec.require("parts")]
+        cells, _, difference = two_sides(values, [total_column], part_columns)
+        filled = (~np.isnan(cells[1:])).sum(axis=0)  # the parts filled
+        holds = np.isnan(cells[0]) | (difference <= sum_tolerance(self.tolerances.sum_per_term, filled))
         if self.spec.param("only_when_parts_filled"):
             holds |= filled == 0
-        return holds
+        return pd.Series(holds, index=values.index)
 
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
@@ -544,10 +544,10 @@ class BalanceRule(Rule):
             left, right = across_columns(self, variant, self.spec.require("left"), self.spec.require("right"))
             return sides_hold(values, left, right, self.tolerances.sum_per_term)
         left, right = self.sides(variant)
-        terms = values[left + right].notna().sum(axis=1)
-        difference = (values[left].sum(axis=1) - values[right].sum(axis=1)).abs()
-        applies = values[left[0]].notna() & values[right[0]].notna()
-        return ~applies | (difference <= sum_tolerance(self.tolerances.sum_per_term, terms))
+        cells, terms, difference = two_sides(values, left, right)
+        applies = ~np.isnan(cells[0]) & ~np.isnan(cells[len(left)])
+        holds = ~applies | (difference <= sum_tolerance(self.tolerances.sum_per_term, terms))
+        return pd.Series(holds, index=values.index)
 
     def explain(self, batch: Batch, variant: str, index: Any) -> list[Finding]:
         table = self.table(batch)
@@ -647,9 +647,20 @@ def across_columns(rule: Rule, variant: str, left: list[str], right: list[str]) 
 
 def sides_hold(values: pd.DataFrame, left: list[str], right: list[str], per_term: float) -> pd.Series:
     """Σ left = Σ right on each row, blanks counting as 0, where any of the cells is filled."""
-    terms = values[left + right].notna().sum(axis=1)
-    difference = (values[left].sum(axis=1) - values[right].sum(axis=1)).abs()
-    return (terms == 0) | (difference <= sum_tolerance(per_term, terms))
+    _, terms, difference = two_sides(values, left, right)
+    return pd.Series((terms == 0) | (difference <= sum_tolerance(per_term, terms)), index=values.index)
+
+
+def two_sides(values: pd.DataFrame, left: list[str], right: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """On each row: the cells of both sides (one array row a column, left's first), how many are filled, and
+    |Σ left − Σ right| with blanks as 0.
+
+    In numpy on the columns' own arrays: a rule holds on every row of a batch at once, but pandas' column
+    selections and row sums cost ~50 µs each whatever the rows, and a national batch runs hundreds of them."""
+    cells = np.array([values[column].to_numpy(dtype=np.float64, na_value=np.nan) for column in left + right])
+    terms = (~np.isnan(cells)).sum(axis=0)
+    difference = np.abs(np.nansum(cells[: len(left)], axis=0) - np.nansum(cells[len(left) :], axis=0))
+    return cells, terms, difference
 
 
 def explain_sides(rule: Rule, table: Table, variant: str, index: Any, left: list[str], right: list[str]) -> Finding:
