@@ -99,7 +99,7 @@ def _bound(rows: Sequence[Sequence[Any]], names: list[str], columns: Any, dialec
             money_value(row[position])
     if not converted:
         return [tuple(row) for row in rows]
-    if len(converted) == 1:  # money on SQLite, the common case: each row made once, in C but for the call
+    if len(converted) == 1:  # money on SQLite, the common case: each row made once (slices and unpacking run in C)
         (position, process), after = converted[0], converted[0][0] + 1
         return [(*row[:position], process(row[position]), *row[after:]) for row in rows]
     bound = []

@@ -53,16 +53,17 @@ def clean_text(value: object) -> str:
     """NFKC and surrounding white space removed; None becomes ''."""
     if value is None:
         return ""
-    text = value if value.__class__ is str else str(value)
-    return _clean_short(text) if len(text) <= _SHORT_TEXT else unicodedata.normalize("NFKC", text).strip()
+    text = value if isinstance(value, str) else str(value)
+    return _clean_short(text) if len(text) <= _SHORT_TEXT else _clean(text)
+
+
+def _clean(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 _SHORT_TEXT = 64  # labels, names and codes; a long text (a cell may hold 32,767 characters) is not kept
-
-
-@lru_cache(maxsize=1 << 14)  # the same few thousand labels, names and codes, workbook after workbook
-def _clean_short(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip()
+# the same few thousand labels, names and codes, workbook after workbook: each cleaned once per process
+_clean_short = lru_cache(maxsize=1 << 14)(_clean)
 
 
 def is_not_filled(value: object) -> bool:
