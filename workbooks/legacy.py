@@ -2,7 +2,8 @@
 
 Values come from calamine, cut to the rows and columns that are read. calamine gives no number formats,
 and the rate rules need them (0.975 shown as 97.50 % is a percentage), so each cell's format is taken
-from its XF record through xlrd, which reads the same file's formatting tables, when first asked for.
+from its XF record when first asked for: from the FORMAT, XF and cell records alone, or through xlrd's parse
+of every record where that scan does not read the stream (BIFF5, encrypted, damaged).
 A BIFF file keeps each formula's result but no text the evaluator could read back, so
 its cached results are taken as they are.
 """
@@ -50,7 +51,7 @@ def read_xls(path: Path, limits: ReaderLimits) -> WorkbookGrid:
     xlrd's compound-file reader walks the file first: it checks the allocation chains, and refuses a
     corrupt one with an exception, where calamine follows a chain that loops back on itself until the
     process runs out of memory (an abort no caller can catch). The number formats are read when a rule or a
-    converted copy first asks for one: that pass parses every record in Python, five times calamine's cost."""
+    converted copy first asks for one (`_read_number_formats`)."""
     data = path.read_bytes()
     try:
         _check_compound_file(data)

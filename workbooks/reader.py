@@ -796,11 +796,12 @@ class _WorkbookReader:
             seen[row_key] = row
             for column_key, col in columns.items():
                 grid_key = (column_key, row_key) if spec.transposed else (row_key, column_key)
-                if sheet.get(row, col) is None:
+                raw = sheet.get(row, col)
+                if raw is None:
                     target[grid_key] = blank_at(row, col)
                     continue
                 label = f"{spec.label_of(grid_key[0])}（{spec.label_of(grid_key[1])}）"
-                target[grid_key] = Located(self.amount(sheet, row, col, label), a1(row, col))
+                target[grid_key] = Located(self.amount_of(raw, sheet, row, col, label), a1(row, col))
         self.report_unknown_rows(sheet, header.label_col, seen, unknown)
         for row_key, row_spec in down.items():
             if row_spec.required and row_key not in seen:
