@@ -99,16 +99,20 @@ def _bound(rows: Sequence[Sequence[Any]], names: list[str], columns: Any, dialec
             money_value(row[position])
     if not converted:
         return [tuple(row) for row in rows]
-    if len(converted) == 1:  # money on SQLite, the common case: each row made once (slices and unpacking run in C)
-        (position, process), after = converted[0], converted[0][0] + 1
-        return [(*row[:position], process(row[position]), *row[after:]) for row in rows]
-    bound = []
-    for row in rows:
-        values = list(row)
-        for position, process in converted:
-            values[position] = process(values[position])
-        bound.append(tuple(values))
+    # every table loaded so far has one column to convert (money on SQLite, a finding's cells), so its rows are
+    # made once; a table with more makes them again for each
+    (position, process), *others = converted
+    bound = _converted(rows, position, process)
+    for position, process in others:
+        bound = _converted(bound, position, process)
     return bound
+
+
+def _converted(rows: Sequence[Sequence[Any]], position: int, process: Any) -> list[tuple[Any, ...]]:
+    """The rows with the value at `position` converted, each row made once (its slices and unpacking run in C:
+    0.24 ms for 500 values, where changing a list and making it a tuple again cost 0.40)."""
+    after = position + 1
+    return [(*row[:position], process(row[position]), *row[after:]) for row in rows]
 
 
 def _processor(column_type: Any, dialect: Dialect) -> Any:
